@@ -31,7 +31,14 @@ type ModuleInfo struct {
 
 // Info asks the session's server what it runs.
 func (s *Session) Info(ctx context.Context) (*ServerInfo, error) {
-	reply, err := s.do(ctx, 0, map[string]any{"janus": "info"})
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	t, _, err := s.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// info is a request of the server, not of the session.
+	reply, err := s.roundTrip(ctx, t, 0, 0, map[string]any{"janus": "info"})
 	if err != nil {
 		return nil, fmt.Errorf("janus: info: %w", err)
 	}

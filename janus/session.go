@@ -256,6 +256,11 @@ func (s *Session) current(ctx context.Context) (transport, uint64, error) {
 		t, id, up := s.t, s.id, s.up
 		s.mu.Unlock()
 		select {
+		case <-s.ctx.Done():
+			return nil, 0, ErrClosed
+		default:
+		}
+		select {
 		case <-up:
 			return t, id, nil
 		case <-s.ctx.Done():
