@@ -115,7 +115,7 @@ type Session struct {
 	handles map[uint64]*Handle
 	waiters map[string]chan *Message // async events awaited, by transaction
 
-	sessionLost chan struct{} // Janus said the session timed out
+	sessionLost chan struct{}   // Janus said the session timed out
 	ctx         context.Context // cancelled by Close
 	cancel      context.CancelFunc
 	closeOnce   sync.Once

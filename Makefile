@@ -1,0 +1,102 @@
+# janusbridge — build, check and test.
+#
+#   make build   bin/janusbridge (static, version from git describe)
+#   make check   gofmt, go vet, staticcheck, go mod tidy -diff
+#   make test    deps, then the whole suite with -race; as root inside the test network
+#                namespace (scripts/netns.sh, see TESTING.md), so the Janus tests really run
+#   make deps    install the Debian packages the tests use (as root; only what is missing)
+#   make bench   the load benchmarks (once ./bench exists)
+#   make demo    scripts/demo.sh
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+# Go lives in /usr/local/go on the project's machines, which is not always on PATH.
+export PATH := $(PATH):/usr/local/go/bin
+
+NETNS        ?= jbtest
+PKGS         ?= ./...
+GOTEST_FLAGS ?= -race -count=1 -timeout 15m
+BENCH_FLAGS  ?= -run '^$$' -bench .
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+
+# ($(shell) does not see the exported PATH above, hence PATH= on these.)
+GOBIN_DIR := $(shell PATH='$(PATH)' go env GOBIN 2>/dev/null)
+ifeq ($(GOBIN_DIR),)
+GOBIN_DIR := $(shell PATH='$(PATH)' go env GOPATH 2>/dev/null)/bin
+endif
+
+# Debian packages of the real components the tests run against (TESTING.md); gcc and
+# libc6-dev because -race needs cgo.
+DEB_PACKAGES := janus janus-demos ffmpeg nginx-light libnginx-mod-rtmp iproute2 nftables \
+	chromium systemd gcc libc6-dev
+
+.PHONY: build check test deps bench demo clean netns
+
+build:
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/janusbridge ./cmd/janusbridge
+
+check:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
+	go vet ./...
+	@if ! command -v staticcheck >/dev/null 2>&1 && [ ! -x "$(GOBIN_DIR)/staticcheck" ]; then \
+		echo "go install honnef.co/go/tools/cmd/staticcheck@latest"; \
+		go install honnef.co/go/tools/cmd/staticcheck@latest; \
+	fi
+	PATH="$$PATH:$(GOBIN_DIR)" staticcheck ./...
+	go mod tidy -diff
+
+# As root: create the namespace (idempotent) and run every package inside it, where Janus
+# offers its 127.0.0.2 host candidate. Otherwise the Janus tests skip (fail when CI=true).
+# The environment (CI included) passes through to the tests.
+test: deps
+	@if [ "$$(id -u)" -eq 0 ]; then \
+		JB_NETNS=$(NETNS) bash scripts/netns.sh; \
+		echo "go test $(GOTEST_FLAGS) $(PKGS)  (inside network namespace $(NETNS))"; \
+		ip netns exec $(NETNS) go test $(GOTEST_FLAGS) $(PKGS); \
+	else \
+		echo "not root: no test network namespace, the Janus integration tests will skip"; \
+		echo "go test $(GOTEST_FLAGS) $(PKGS)"; \
+		go test $(GOTEST_FLAGS) $(PKGS); \
+	fi
+
+netns:
+	JB_NETNS=$(NETNS) bash scripts/netns.sh
+
+# Installs only what is missing. apt-get update runs first only when the package lists are
+# empty, and again if the install fails (stale lists). Waits for a dpkg lock held by another apt.
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages installed"; exit 0; fi; \
+	if [ "$$(id -u)" -ne 0 ]; then \
+		echo "deps: missing Debian packages:$$missing (run 'make deps' as root)"; exit 0; \
+	fi; \
+	echo "deps: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt="apt-get -o DPkg::Lock::Timeout=600 -y --no-install-recommends"; \
+	if ! ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_Packages'; then $$apt update; fi; \
+	$$apt install $$missing || { $$apt update && $$apt install $$missing; }
+
+bench:
+	@if [ ! -d bench ]; then echo "no benchmarks yet"; exit 0; fi; \
+	$(MAKE) --no-print-directory deps; \
+	if [ "$$(id -u)" -eq 0 ]; then \
+		JB_NETNS=$(NETNS) bash scripts/netns.sh; \
+		ip netns exec $(NETNS) go test $(BENCH_FLAGS) ./bench/...; \
+	else \
+		go test $(BENCH_FLAGS) ./bench/...; \
+	fi
+
+demo: deps build
+	@if [ ! -f scripts/demo.sh ]; then echo "scripts/demo.sh does not exist yet"; exit 1; fi
+	bash scripts/demo.sh
+
+clean:
+	rm -rf bin

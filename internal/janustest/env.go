@@ -1,0 +1,179 @@
+package janustest
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// NamespaceAddr is the address that scripts/netns.sh puts on the veth v0 inside the test
+// namespace. Janus offers it as its host candidate; an interface carrying it is how [Require]
+// recognises the namespace.
+const NamespaceAddr = "127.0.0.2"
+
+// UDP port ranges kept apart so that parallel tests and components do not collide:
+// FreeUDPPorts hands out ports in [udpPortMin, udpPortMax] (feeds into Streaming mountpoints),
+// Janus's own media ports default to DefaultRTPPortRange, and 40000-40999 is left to the bridge.
+const (
+	udpPortMin = 20000
+	udpPortMax = 29998
+)
+
+// InCI reports whether the tests run in CI (environment variable CI set to a true value, as
+// `.ci/run` does). In CI a missing part of the environment fails a test instead of skipping it.
+func InCI() bool {
+	v, err := strconv.ParseBool(os.Getenv("CI"))
+	return err == nil && v
+}
+
+// Require skips the test (or, when CI=true, fails it) unless the environment can run Janus
+// integration tests: running as root, inside the test network namespace (an interface has
+// 127.0.0.2) and with the janus and ffmpeg binaries installed.
+func Require(t testing.TB) {
+	t.Helper()
+	if msg := envProblem(); msg != "" {
+		unusable(t, "%s", msg)
+	}
+}
+
+// RequireTools is [Require] plus the given programs (e.g. "nginx", "chromium", "ffprobe"): each
+// must be found in PATH, else the test skips (fails when CI=true).
+func RequireTools(t testing.TB, programs ...string) {
+	t.Helper()
+	Require(t)
+	var missing []string
+	for _, p := range programs {
+		if _, err := exec.LookPath(p); err != nil {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) > 0 {
+		unusable(t, "program(s) not installed: %s (run `make deps` as root)", strings.Join(missing, ", "))
+	}
+}
+
+// envProblem says what makes this environment unusable, or "" when it is usable.
+func envProblem() string {
+	var problems []string
+	if os.Geteuid() != 0 {
+		problems = append(problems, "not running as root")
+	}
+	if ok, err := inNamespace(); err != nil {
+		problems = append(problems, fmt.Sprintf("cannot list interface addresses: %v", err))
+	} else if !ok {
+		problems = append(problems, "not inside the test network namespace (no interface has "+NamespaceAddr+")")
+	}
+	for _, p := range []string{"janus", "ffmpeg"} {
+		if _, err := exec.LookPath(p); err != nil {
+			problems = append(problems, p+" not installed")
+		}
+	}
+	if len(problems) == 0 {
+		return ""
+	}
+	return strings.Join(problems, "; ") +
+		" — run `make test` as root, or `scripts/netns.sh exec go test ./...` (see TESTING.md)"
+}
+
+// inNamespace reports whether an interface of this network namespace carries NamespaceAddr.
+func inNamespace() (bool, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false, err
+	}
+	want := net.ParseIP(NamespaceAddr)
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.Equal(want) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// unusable skips the test, or fails it when running in CI.
+func unusable(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if InCI() {
+		t.Fatalf("janustest: environment unusable and CI=true (a skip would hide it): %s", msg)
+		return
+	}
+	t.Skipf("janustest: skipping, environment unusable: %s", msg)
+}
+
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[string]bool{} // "tcp/N", "udp/N": handed out by this process already
+)
+
+// FreePort returns a TCP port on 127.0.0.1 that was free when asked and that this process has
+// not handed out before. It fails the test if none is found.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("janustest: FreePort: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		portsMu.Lock()
+		key := "tcp/" + strconv.Itoa(port)
+		fresh := !portsUsed[key]
+		portsUsed[key] = true
+		portsMu.Unlock()
+		if fresh {
+			return port
+		}
+	}
+	t.Fatalf("janustest: FreePort: no fresh port after 50 tries")
+	return 0
+}
+
+// FreeUDPPorts returns n distinct even UDP ports, each free together with its odd neighbour (the
+// RTCP port by convention) on all interfaces when asked, for RTP feeds into Streaming mountpoints.
+// They come from 20000-29999, away from Janus's own media ports (DefaultRTPPortRange), the
+// kernel's ephemeral ports and the bridge's 40000-40999. It fails the test if too few are free.
+func FreeUDPPorts(t testing.TB, n int) []int {
+	t.Helper()
+	const span = (udpPortMax-udpPortMin)/2 + 1
+	start := rand.IntN(span)
+	var ports []int
+	for i := 0; i < span && len(ports) < n; i++ {
+		p := udpPortMin + 2*((start+i)%span)
+		portsMu.Lock()
+		taken := portsUsed["udp/"+strconv.Itoa(p)]
+		portsMu.Unlock()
+		if taken || !udpFree(p) || !udpFree(p+1) {
+			continue
+		}
+		portsMu.Lock()
+		portsUsed["udp/"+strconv.Itoa(p)] = true
+		portsUsed["udp/"+strconv.Itoa(p+1)] = true
+		portsMu.Unlock()
+		ports = append(ports, p)
+	}
+	if len(ports) < n {
+		t.Fatalf("janustest: FreeUDPPorts: found %d of %d free ports in %d-%d", len(ports), n, udpPortMin, udpPortMax+1)
+	}
+	return ports
+}
+
+func udpFree(port int) bool {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{Port: port})
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// errNotRunning is returned for operations that need a running process.
+var errNotRunning = errors.New("process not running")
