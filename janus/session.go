@@ -346,7 +346,7 @@ func (s *Session) dispatch(m *Message) {
 	case h != nil:
 		h.events.post(m)
 		if m.Janus == "detached" {
-			h.drop(fmt.Errorf("janus: handle %d detached by Janus", h.id))
+			h.drop(fmt.Errorf("janus: handle %d detached by Janus: %w", h.id, ErrClosed))
 		}
 	}
 }

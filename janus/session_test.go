@@ -114,8 +114,14 @@ func TestSessionAttachList(t *testing.T) {
 		if err := h.Detach(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := <-h.Events(); ok {
-			t.Fatal("events still open after detach")
+		// Queued events (Janus's own "detached") drain, then the channel closes.
+		for drained := false; !drained; {
+			select {
+			case _, ok := <-h.Events():
+				drained = !ok
+			case <-time.After(5 * time.Second):
+				t.Fatal("events still open after detach")
+			}
 		}
 		if _, err := h.Request(ctx, map[string]any{"request": "list"}); !errors.Is(err, janus.ErrClosed) {
 			t.Fatalf("request on detached handle: %v", err)
