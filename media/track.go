@@ -28,10 +28,14 @@ type Track struct {
 // their bitstreams) or one audio packet (an Opus or G.711 payload).
 type Frame struct {
 	Track int
-	// PTS is the presentation time since the output's origin. PTSs of the
-	// tracks of one output are aligned (from RTCP sender reports) and never
-	// go backwards within a track; gaps stay gaps.
+	// PTS is the presentation time on the bridge's clock: aligned across
+	// the tracks of a bridge (from RTCP sender reports), never going
+	// backwards within a track, gaps kept as gaps. Its origin is arbitrary
+	// but shared by all tracks; a file sink rebases it to its file's start.
 	PTS      time.Duration
+	// Wall is the wall-clock time of the frame (from the sender reports'
+	// NTP time once known, else from arrival), for sidecars and {start}.
+	Wall     time.Time
 	Keyframe bool
 	Data     []byte
 }
