@@ -69,7 +69,9 @@ type JSEP struct {
 	Type    string `json:"type"` // "offer" or "answer"
 	SDP     string `json:"sdp"`
 	Trickle *bool  `json:"trickle,omitempty"`
-	// Restart is set by Janus on an offer made for an ICE restart.
+	// Restart is set by some plugins on an offer made for an ICE restart
+	// (not by the Streaming plugin of Janus 1.1.2, which only changes the
+	// ICE credentials).
 	Restart bool `json:"restart,omitempty"`
 	// E2EE is passed through for completeness; janusbridge does not use it.
 	E2EE bool `json:"e2ee,omitempty"`
