@@ -354,8 +354,13 @@ func (s slogLeveledLogger) Debug(msg string)                  { s.log(slog.Level
 func (s slogLeveledLogger) Debugf(format string, args ...any) {
 	s.logf(slog.LevelDebug, format, args...)
 }
-func (s slogLeveledLogger) Info(msg string)                  { s.log(slog.LevelInfo, msg) }
-func (s slogLeveledLogger) Infof(format string, args ...any) { s.logf(slog.LevelInfo, format, args...) }
+
+// pion's info lines (every signaling and ICE state change) are debug for
+// us: the bridge logs the events that matter itself.
+func (s slogLeveledLogger) Info(msg string) { s.log(slog.LevelDebug, msg) }
+func (s slogLeveledLogger) Infof(format string, args ...any) {
+	s.logf(slog.LevelDebug, format, args...)
+}
 func (s slogLeveledLogger) Warn(msg string)                  { s.log(slog.LevelWarn, msg) }
 func (s slogLeveledLogger) Warnf(format string, args ...any) { s.logf(slog.LevelWarn, format, args...) }
 func (s slogLeveledLogger) Error(msg string)                 { s.log(slog.LevelError, msg) }

@@ -19,8 +19,9 @@ type Output interface {
 type FrameSink interface {
 	Output
 	// WriteFrame writes one frame. Frames of a track arrive in PTS order;
-	// the tracks are interleaved in arrival order. f and f.Data belong to
-	// the sink after the call.
+	// the tracks are interleaved in arrival order. f belongs to the sink
+	// after the call, but f.Data is shared with the other sinks: read it,
+	// never modify it.
 	WriteFrame(f *Frame) error
 }
 

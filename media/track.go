@@ -32,7 +32,7 @@ type Frame struct {
 	// the tracks of a bridge (from RTCP sender reports), never going
 	// backwards within a track, gaps kept as gaps. Its origin is arbitrary
 	// but shared by all tracks; a file sink rebases it to its file's start.
-	PTS      time.Duration
+	PTS time.Duration
 	// Wall is the wall-clock time of the frame (from the sender reports'
 	// NTP time once known, else from arrival), for sidecars and {start}.
 	Wall     time.Time

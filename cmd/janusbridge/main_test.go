@@ -97,12 +97,20 @@ name = "cam1"
 plugin = "streaming"
 mountpoint = 1
   [[bridge.sink]]
-  type = "rtp"
-  host = "127.0.0.1"
-  port = 6000
+  type = "rtmp"
+  url = "rtmp://127.0.0.1/live/key"
+[[bridge]]
+name = "pub"
+plugin = "videoroom"
+room = 1
+display = "x"
+  [bridge.source]
+  type = "file"
+  path = "/srv/a.webm"
 `)
 	code, _, errs := run(t, "run", "-c", p)
-	if code != exitUsage || !strings.Contains(errs, `bridge[0] "cam1": streaming recv bridges are not supported yet`) {
+	if code != exitUsage || !strings.Contains(errs, `bridge[0] "cam1": sink[0]: rtmp sinks are not supported yet`) ||
+		!strings.Contains(errs, `bridge[1] "pub": videoroom send bridges are not supported yet`) {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/janusbridge/janusbridge/bridge"
 	"github.com/janusbridge/janusbridge/config"
 	"github.com/janusbridge/janusbridge/janus"
 	"github.com/janusbridge/janusbridge/media"
@@ -119,7 +120,7 @@ func probeBridge(ctx context.Context, s *janus.Session, b *config.Bridge) (probl
 	var codecs []string // codecs Janus will send to the bridge's sinks
 	switch b.Plugin {
 	case config.PluginStreaming:
-		id := janusID(b.Mountpoint)
+		id := bridge.JanusID(b.Mountpoint)
 		info, err := janus.StreamingInfo(ctx, h, id, b.Secret)
 		var pe *janus.PluginError
 		switch {
@@ -135,7 +136,7 @@ func probeBridge(ctx context.Context, s *janus.Session, b *config.Bridge) (probl
 		}
 		facts = append(facts, fmt.Sprintf("mountpoint %s exists: %s", id, describeCodecs(codecs)))
 	case config.PluginVideoRoom:
-		room := janusID(b.Room)
+		room := bridge.JanusID(b.Room)
 		rooms, err := janus.VideoRoomList(ctx, h)
 		if err != nil {
 			return []string{fmt.Sprintf("room %s: %v", room, err)}, nil
@@ -159,7 +160,7 @@ func probeBridge(ctx context.Context, s *janus.Session, b *config.Bridge) (probl
 			}
 		}
 	case config.PluginAudioBridge:
-		room := janusID(b.Room)
+		room := bridge.JanusID(b.Room)
 		if ok, err := janus.AudioBridgeExists(ctx, h, room); err != nil || !ok {
 			return []string{fmt.Sprintf("room %s does not exist", room)}, nil
 		}
@@ -208,12 +209,4 @@ func describeCodecs(codecs []string) string {
 		return "codecs unknown"
 	}
 	return strings.Join(codecs, "+")
-}
-
-// janusID converts a configured room or mountpoint id.
-func janusID(id config.ID) janus.ID {
-	if id.Str != "" {
-		return janus.StrID(id.Str)
-	}
-	return janus.NumID(id.Num)
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
+	"github.com/janusbridge/janusbridge/bridge"
 	"github.com/janusbridge/janusbridge/config"
 )
 
-func cmdRun(_ context.Context, args []string, _, stderr io.Writer) int {
+func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	cfg := loadConfig("run", args, stderr)
 	if cfg == nil {
 		return exitUsage
@@ -18,6 +20,11 @@ func cmdRun(_ context.Context, args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "janusbridge: %v\n", err)
 		return exitUsage
 	}
+	log := newLogger(cfg.Log, stderr)
+	if err := bridge.Run(ctx, cfg, log); err != nil {
+		log.Error("janusbridge failed", "err", err)
+		return exitFailure
+	}
 	return exitOK
 }
 
@@ -25,8 +32,21 @@ func cmdRun(_ context.Context, args []string, _, stderr io.Writer) int {
 // cannot run yet, naming each.
 func supported(cfg *config.Config) error {
 	var errs []error
-	for i, b := range cfg.Bridges {
-		errs = append(errs, fmt.Errorf("bridge[%d] %q: %s %s bridges are not supported yet", i, b.Name, b.Plugin, b.Direction()))
+	for i := range cfg.Bridges {
+		if err := bridge.Supported(&cfg.Bridges[i]); err != nil {
+			errs = append(errs, fmt.Errorf("bridge[%d] %q: %w", i, cfg.Bridges[i].Name, err))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// newLogger builds the daemon's logger from the [log] section.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }

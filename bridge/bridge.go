@@ -1,0 +1,184 @@
+// Package bridge runs the bridges of a configuration: for each, the Janus
+// side (a plugin handle and a PeerConnection, renegotiated and re-created
+// through faults) and the media side (tracks read, framed and fanned out to
+// the sinks, each behind its own bounded queue).
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/janusbridge/janusbridge/config"
+	"github.com/janusbridge/janusbridge/janus"
+)
+
+// States of a bridge (SPEC §7).
+const (
+	StateStarting     = "starting"
+	StateNegotiating  = "negotiating"
+	StateUp           = "up"
+	StateWaiting      = "waiting"
+	StateReconnecting = "reconnecting"
+	StateFailed       = "failed"
+	StateDone         = "done"
+	StateStopped      = "stopped"
+)
+
+// Env is what every bridge of a daemon shares.
+type Env struct {
+	Session *janus.Session
+	API     *webrtc.API
+	// ICEServers go to every PeerConnection.
+	ICEServers []webrtc.ICEServer
+	Logger     *slog.Logger
+}
+
+// Status is a snapshot of a bridge for the API and the logs.
+type Status struct {
+	Name      string    `json:"name"`
+	Plugin    string    `json:"plugin"`
+	Direction string    `json:"direction"`
+	State     string    `json:"state"`
+	Since     time.Time `json:"since"`
+	LastError string    `json:"last_error,omitempty"`
+	SessionID uint64    `json:"session_id,omitempty"`
+	HandleID  uint64    `json:"handle_id,omitempty"`
+}
+
+// Bridge is one configured bridge.
+type Bridge struct {
+	cfg *config.Bridge
+	env *Env
+	log *slog.Logger
+
+	mu        sync.Mutex
+	state     string
+	since     time.Time
+	lastError string
+	handleID  uint64
+}
+
+// New checks that this build can run cfg and prepares it; Run starts it.
+func New(cfg *config.Bridge, env *Env) (*Bridge, error) {
+	if err := Supported(cfg); err != nil {
+		return nil, err
+	}
+	return &Bridge{
+		cfg:   cfg,
+		env:   env,
+		log:   env.Logger.With("bridge", cfg.Name),
+		state: StateStarting,
+		since: time.Now(),
+	}, nil
+}
+
+// Supported says whether this build can run cfg, naming what it cannot.
+func Supported(cfg *config.Bridge) error {
+	if cfg.Direction() != "recv" || cfg.Plugin != config.PluginStreaming {
+		return fmt.Errorf("%s %s bridges are not supported yet", cfg.Plugin, cfg.Direction())
+	}
+	for i, s := range cfg.Sinks {
+		if !sinkSupported(s.Type) {
+			return fmt.Errorf("sink[%d]: %s sinks are not supported yet", i, s.Type)
+		}
+	}
+	return nil
+}
+
+// Name returns the bridge's configured name.
+func (b *Bridge) Name() string { return b.cfg.Name }
+
+// Status returns a snapshot of the bridge's state.
+func (b *Bridge) Status() Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return Status{
+		Name: b.cfg.Name, Plugin: b.cfg.Plugin, Direction: b.cfg.Direction(),
+		State: b.state, Since: b.since, LastError: b.lastError,
+		SessionID: b.env.Session.ID(), HandleID: b.handleID,
+	}
+}
+
+func (b *Bridge) setState(state string, err error) {
+	b.mu.Lock()
+	changed := b.state != state
+	if changed {
+		b.state, b.since = state, time.Now()
+	}
+	if err != nil {
+		b.lastError = err.Error()
+	}
+	b.mu.Unlock()
+	if changed {
+		if err != nil {
+			b.log.Warn("bridge "+state, "err", err)
+		} else {
+			b.log.Info("bridge " + state)
+		}
+	}
+}
+
+// Run runs the bridge until ctx ends, retrying with backoff through faults,
+// then finalises its outputs. It returns the error that stopped it for
+// good, or nil after a clean stop.
+func (b *Bridge) Run(ctx context.Context) error {
+	r, err := newRecv(b)
+	if err != nil {
+		b.setState(StateFailed, err)
+		return err
+	}
+	defer func() {
+		if err := r.close(); err != nil {
+			b.log.Error("closing outputs", "err", err)
+		}
+		b.setState(StateStopped, nil)
+	}()
+	const minBackoff, maxBackoff = 500 * time.Millisecond, 30 * time.Second
+	backoff := minBackoff
+	for ctx.Err() == nil {
+		started := time.Now()
+		err := r.session(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		state, wait := StateReconnecting, backoff
+		switch {
+		case isMissing(err):
+			state = StateWaiting
+		case isUnauthorized(err):
+			state, wait = StateFailed, maxBackoff
+		}
+		b.setState(state, err)
+		if time.Since(started) > maxBackoff { // it ran a while: a fresh fault
+			backoff, wait = minBackoff, minBackoff
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+	return nil
+}
+
+// isMissing tells a room or mountpoint that does not exist (yet).
+func isMissing(err error) bool {
+	var pe *janus.PluginError
+	return errors.As(err, &pe) && (pe.Code == janus.StreamingErrNoSuchMountpoint ||
+		pe.Code == janus.VideoRoomErrNoSuchRoom || pe.Code == janus.VideoRoomErrNoSuchFeed ||
+		pe.Code == janus.AudioBridgeErrNoSuchRoom)
+}
+
+// isUnauthorized tells a wrong pin, secret or token.
+func isUnauthorized(err error) bool {
+	var pe *janus.PluginError
+	return errors.Is(err, janus.ErrUnauthorized) || errors.As(err, &pe) &&
+		(pe.Code == janus.StreamingErrUnauthorized || pe.Code == janus.VideoRoomErrUnauthorized ||
+			pe.Code == janus.AudioBridgeErrUnauthorized)
+}

@@ -1,0 +1,84 @@
+package bridge
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/janusbridge/janusbridge/media"
+)
+
+// queueLen bounds each file sink's queue: about 5 s of a 25 fps + 50 pps
+// stream, enough to ride out a slow disk without holding much memory.
+const queueLen = 384
+
+// sinkQueue runs a frame sink on its own goroutine behind a bounded queue,
+// so a slow or failed sink never stalls the bridge or the other sinks:
+// when the queue is full the frame is dropped and counted, and the drops
+// are logged at most once a second.
+type sinkQueue struct {
+	name  string
+	sink  media.FrameSink
+	stats *SinkStats
+	log   *slog.Logger
+	work  chan sinkWork
+	wg    sync.WaitGroup
+
+	dropMu      sync.Mutex // guards the drop log below (overflow path only)
+	lastDropLog time.Time
+	dropsLogged uint64
+}
+
+// sinkWork is either a frame or a new track set.
+type sinkWork struct {
+	frame  *media.Frame
+	tracks []media.Track
+}
+
+func newSinkQueue(name string, sink media.FrameSink, stats *SinkStats, log *slog.Logger) *sinkQueue {
+	q := &sinkQueue{name: name, sink: sink, stats: stats, log: log, work: make(chan sinkWork, queueLen)}
+	q.wg.Add(1)
+	go q.run()
+	return q
+}
+
+func (q *sinkQueue) run() {
+	defer q.wg.Done()
+	for w := range q.work {
+		var err error
+		if w.frame != nil {
+			err = q.sink.WriteFrame(w.frame)
+		} else {
+			err = q.sink.SetTracks(w.tracks)
+		}
+		if err != nil {
+			q.stats.Errors.Add(1)
+			q.log.Debug("sink write failed", "sink", q.name, "err", err)
+		}
+	}
+}
+
+// setTracks queues a track change; it waits for room so it is never lost.
+func (q *sinkQueue) setTracks(tracks []media.Track) { q.work <- sinkWork{tracks: tracks} }
+
+// push queues a frame, or drops it when the sink is behind.
+func (q *sinkQueue) push(f *media.Frame) {
+	select {
+	case q.work <- sinkWork{frame: f}:
+	default:
+		n := q.stats.Dropped.Add(1)
+		q.dropMu.Lock()
+		if now := time.Now(); now.Sub(q.lastDropLog) >= time.Second {
+			q.log.Warn("sink is too slow, discarding frames", "sink", q.name, "dropped", n-q.dropsLogged)
+			q.lastDropLog, q.dropsLogged = now, n
+		}
+		q.dropMu.Unlock()
+	}
+}
+
+// close drains the queue, then closes the sink.
+func (q *sinkQueue) close() error {
+	close(q.work)
+	q.wg.Wait()
+	return q.sink.Close()
+}

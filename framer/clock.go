@@ -1,0 +1,103 @@
+package framer
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ntpUnixOffset is the number of seconds from the NTP era (1900-01-01) to
+// the Unix epoch (1970-01-01).
+const ntpUnixOffset = 2208988800
+
+// clockStepThreshold is how far a track's first sender report may put the
+// sender's NTP clock from the one the Clock already knows before the Clock
+// believes the sender's clock changed (a sender restart on another host)
+// rather than the usual spread of arrival delays between tracks.
+const clockStepThreshold = 2 * time.Second
+
+// Clock is the timeline shared by all Framers of one bridge: it fixes the
+// origin of Frame.PTS (the epoch) and the offset between the sender's NTP
+// clock (the one its RTCP sender reports speak in) and the local clock.
+// Because every track of the bridge maps its sender reports through the
+// same offset, tracks whose reports share an NTP clock stay aligned.
+//
+// A Clock is safe for concurrent use by the Framers of its bridge.
+type Clock struct {
+	epoch     time.Time // as given: keeps the monotonic reading for Sub
+	epochWall time.Time // wall-clock reading only, for Frame.Wall
+	epochUnix int64     // epoch in Unix nanoseconds
+
+	mu         sync.Mutex
+	offset     int64 // local time (ns since epoch) minus sender NTP time (ns since epoch)
+	haveOffset bool
+	// gen counts the changes of offset; read without the lock on every
+	// packet, so that a track notices at once when it must realign.
+	gen atomic.Uint64
+}
+
+// NewClock returns the Clock of one bridge. Frame.PTS of every Framer that
+// uses it counts from epoch; a bridge typically passes its start time.
+func NewClock(epoch time.Time) *Clock {
+	return &Clock{
+		epoch:     epoch,
+		epochWall: epoch.Round(0),
+		epochUnix: epoch.UnixNano(),
+	}
+}
+
+// Epoch returns the time that Frame.PTS counts from.
+func (c *Clock) Epoch() time.Time { return c.epoch }
+
+// since returns t in nanoseconds since the epoch (monotonic when both carry
+// a monotonic reading).
+func (c *Clock) since(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
+
+// wall returns the wall-clock time ns nanoseconds after the epoch.
+func (c *Clock) wall(ns int64) time.Time { return c.epochWall.Add(time.Duration(ns)) }
+
+// ntpSince converts a 64-bit NTP timestamp (seconds since 1900 in the high
+// 32 bits, binary fraction in the low 32) to nanoseconds since the epoch on
+// the sender's clock.
+func (c *Clock) ntpSince(ntp uint64) int64 {
+	sec := int64(ntp>>32) - ntpUnixOffset
+	frac := int64((ntp & 0xffffffff) * 1e9 >> 32)
+	return sec*1e9 + frac - c.epochUnix
+}
+
+// senderOffset returns the offset from sender NTP time to local time that a
+// track starting to use sender reports must use, and the offset's
+// generation. implied is the offset that track measured itself (from its
+// packets' arrival times). The first track sets the shared offset; later
+// tracks reuse it so that they stay aligned with the first, unless theirs
+// differs by more than clockStepThreshold (the sender's NTP clock changed),
+// which replaces it and makes the other tracks follow.
+// With force (a track whose sender reports keep disagreeing with its
+// packets), any difference beyond resyncThreshold replaces it.
+func (c *Clock) senderOffset(implied int64, force bool) (int64, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	limit := int64(clockStepThreshold)
+	if force {
+		limit = resyncThreshold
+	}
+	if !c.haveOffset || abs64(implied-c.offset) > limit {
+		c.offset, c.haveOffset = implied, true
+		c.gen.Add(1)
+	}
+	return c.offset, c.gen.Load()
+}
+
+// currentOffset returns the shared offset and its generation.
+func (c *Clock) currentOffset() (int64, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offset, c.gen.Load()
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}

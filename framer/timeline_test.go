@@ -1,0 +1,476 @@
+package framer
+
+import (
+	"math/rand"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/janusbridge/janusbridge/media"
+)
+
+// ntpOf returns the 64-bit NTP timestamp of t.
+func ntpOf(t time.Time) uint64 {
+	sec := uint64(t.Unix() + ntpUnixOffset)
+	frac := uint64(t.Nanosecond()) << 32 / 1e9
+	return sec<<32 | frac
+}
+
+func TestNTPConversion(t *testing.T) {
+	c := NewClock(t0)
+	for _, d := range []time.Duration{0, time.Millisecond, -3 * time.Hour, 1234567891 * time.Nanosecond} {
+		got := time.Duration(c.ntpSince(ntpOf(t0.Add(d))))
+		if diff := got - d; diff < -time.Microsecond || diff > time.Microsecond {
+			t.Errorf("%v: got %v", d, got)
+		}
+	}
+}
+
+func TestTicksToNs(t *testing.T) {
+	for _, tc := range []struct{ d, rate, want int64 }{
+		{90000, 90000, 1e9},
+		{-90000, 90000, -1e9},
+		{1, 48000, 20833},
+		{100 * 3600 * 90000, 90000, 100 * 3600 * 1e9}, // 100 h: d*1e9 would overflow
+		{1 << 40, 8000, 137438953472000000},
+	} {
+		if got := ticksToNs(tc.d, tc.rate); got != tc.want {
+			t.Errorf("ticksToNs(%d, %d) = %d, want %d", tc.d, tc.rate, got, tc.want)
+		}
+	}
+}
+
+// event is one thing arriving at a bridge.
+type event struct {
+	at    time.Time
+	f     *Framer
+	p     *rtp.Packet
+	sr    bool
+	ntp   uint64
+	srRTP uint32
+}
+
+func run(events []event) {
+	sort.SliceStable(events, func(i, j int) bool { return events[i].at.Before(events[j].at) })
+	for _, e := range events {
+		if e.sr {
+			e.f.SenderReport(e.ntp, e.srRTP)
+		} else {
+			e.f.Push(e.p, e.at)
+		}
+	}
+}
+
+// avSender simulates one sender of audio (48 kHz, 20 ms) and video (90 kHz,
+// 40 ms, 3 packets a frame) captured on the same clock, with network
+// delays and sender reports.
+type avSender struct {
+	start      time.Time     // local time of the first capture
+	ntpAhead   time.Duration // sender NTP clock minus local clock
+	dur        time.Duration
+	srEvery    time.Duration
+	srNoise    time.Duration // error of the reports' RTP time (as Janus's)
+	audioDelay time.Duration
+	videoDelay time.Duration
+	jitter     time.Duration
+	tsA, tsV   uint32
+	rng        *rand.Rand
+}
+
+func (s *avSender) events(fa, fv *Framer) []event {
+	var ev []event
+	jit := func() time.Duration { return time.Duration(s.rng.Int63n(int64(s.jitter) + 1)) }
+	sa := &stream{ssrc: 1, seq: 100, ts: s.tsA, pt: 111}
+	for k := 0; time.Duration(k)*20*time.Millisecond < s.dur; k++ {
+		capture := s.start.Add(time.Duration(k) * 20 * time.Millisecond)
+		for _, p := range sa.packets([][]byte{{0xfc, byte(k)}}, 960) {
+			ev = append(ev, event{at: capture.Add(s.audioDelay + jit()), f: fa, p: p})
+		}
+	}
+	sv := &stream{ssrc: 2, seq: 5000, ts: s.tsV, pt: 96}
+	for j := 0; time.Duration(j)*40*time.Millisecond < s.dur; j++ {
+		capture := s.start.Add(time.Duration(j) * 40 * time.Millisecond)
+		pl, _ := testCodecs[0].frame(j, j%25 == 0)
+		for n, p := range sv.packets(pl, 3600) {
+			ev = append(ev, event{at: capture.Add(s.videoDelay + time.Duration(n)*time.Millisecond + jit()), f: fv, p: p})
+		}
+	}
+	for T := s.srEvery; T < s.dur; T += s.srEvery {
+		local := s.start.Add(T)
+		noise := func() time.Duration {
+			if s.srNoise == 0 {
+				return 0
+			}
+			return time.Duration(s.rng.Int63n(2*int64(s.srNoise))) - s.srNoise
+		}
+		ev = append(ev,
+			event{at: local.Add(s.audioDelay), f: fa, sr: true, ntp: ntpOf(local.Add(s.ntpAhead)),
+				srRTP: s.tsA + uint32((T+noise()).Seconds()*48000)},
+			event{at: local.Add(s.audioDelay + 3*time.Millisecond), f: fv, sr: true, ntp: ntpOf(local.Add(s.ntpAhead)),
+				srRTP: s.tsV + uint32((T+noise()).Seconds()*90000)})
+	}
+	return ev
+}
+
+// TestSRAlignment: audio and video of one sender, with different network
+// delays, get PTSs within 1 ms for the same capture instant once the
+// sender reports are in; the sender's NTP clock being 3.7 s off ours does
+// not matter.
+func TestSRAlignment(t *testing.T) {
+	c := NewClock(t0)
+	fa, ca := newFramer(t, c, media.Track{Index: 0, Kind: "audio", Codec: media.Opus, PayloadType: 111}, Options{})
+	fv, cv := newFramer(t, c, media.Track{Index: 1, Kind: "video", Codec: media.VP8, PayloadType: 96}, Options{})
+	s := &avSender{
+		start: t0.Add(500 * time.Millisecond), ntpAhead: 3700 * time.Millisecond, dur: 20 * time.Second,
+		srEvery: time.Second, audioDelay: 10 * time.Millisecond, videoDelay: 45 * time.Millisecond,
+		jitter: 8 * time.Millisecond, tsA: 0xfff00000, tsV: 0x12345678, rng: rand.New(rand.NewSource(2)),
+	}
+	run(s.events(fa, fv))
+	checkAligned(t, ca.frames, cv.frames, s, 1500*time.Millisecond, time.Millisecond)
+	for _, f := range []*Framer{fa, fv} {
+		if st := f.Stats(); st.SenderReports < 19 || st.IgnoredSenderReports != 0 || st.TimeJumps != 0 {
+			t.Errorf("stats %+v", st)
+		}
+	}
+}
+
+// TestSRAlignmentNoisy: reports stamped with ±8 ms of error (Janus computes
+// them from its forwarding times) keep the tracks within a few ms over a
+// minute: the mapping keeps to the first report instead of wandering.
+func TestSRAlignmentNoisy(t *testing.T) {
+	c := NewClock(t0)
+	fa, ca := newFramer(t, c, media.Track{Index: 0, Kind: "audio", Codec: media.Opus, PayloadType: 111}, Options{})
+	fv, cv := newFramer(t, c, media.Track{Index: 1, Kind: "video", Codec: media.VP8, PayloadType: 96}, Options{})
+	s := &avSender{
+		start: t0.Add(500 * time.Millisecond), dur: 60 * time.Second, srEvery: time.Second,
+		srNoise: 8 * time.Millisecond, audioDelay: 10 * time.Millisecond, videoDelay: 45 * time.Millisecond,
+		jitter: 8 * time.Millisecond, tsA: 1, tsV: 2, rng: rand.New(rand.NewSource(3)),
+	}
+	run(s.events(fa, fv))
+	// The first report's own error (up to 8 ms each) stays, the rest must
+	// not add to it: the offset at the end is the offset at the start.
+	checkAligned(t, ca.frames, cv.frames, s, 1500*time.Millisecond, 16*time.Millisecond)
+	early := ca.frames[100].PTS - cv.frames[50].PTS // 2 s
+	late := ca.frames[2900].PTS - cv.frames[1450].PTS
+	if d := late - early; d < -3*time.Millisecond || d > 3*time.Millisecond {
+		t.Errorf("A/V offset went from %v to %v", early, late)
+	}
+}
+
+func checkAligned(t *testing.T, af, vf []*media.Frame, s *avSender, from, tol time.Duration) {
+	t.Helper()
+	// Frames come in order and none is lost: frame k of audio was
+	// captured at 20k ms, frame j of video at 40j ms.
+	audio := map[time.Duration]time.Duration{}
+	for k, fr := range af {
+		audio[time.Duration(k)*20*time.Millisecond] = fr.PTS
+	}
+	video := map[time.Duration]time.Duration{}
+	for j, fr := range vf {
+		video[time.Duration(j)*40*time.Millisecond] = fr.PTS
+	}
+	if len(af) != int(s.dur/(20*time.Millisecond)) || len(vf) != int(s.dur/(40*time.Millisecond)) {
+		t.Fatalf("%d audio and %d video frames", len(af), len(vf))
+	}
+	worst := time.Duration(0)
+	for capture, pv := range video {
+		if capture < from {
+			continue
+		}
+		pa, ok := audio[capture]
+		if !ok {
+			continue
+		}
+		d := pv - pa
+		if d < 0 {
+			d = -d
+		}
+		worst = max(worst, d)
+	}
+	if worst > tol {
+		t.Errorf("A/V offset up to %v, want <= %v", worst, tol)
+	}
+	t.Logf("worst A/V offset %v", worst)
+	// And the timeline is wall-clock time: the capture instant plus about
+	// the network delay.
+	if pa := audio[from]; pa < s.start.Add(from).Sub(t0) || pa > s.start.Add(from+100*time.Millisecond).Sub(t0) {
+		t.Errorf("audio captured at %v has PTS %v", s.start.Add(from).Sub(t0), pa)
+	}
+}
+
+// TestGapKept: a 2 s pause gives a 2 s gap, whether the sender's
+// timestamps went on (a proper sender) or froze (Janus switching sources),
+// with and without sender reports.
+func TestGapKept(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		frozen bool
+		sr     bool
+		codec  codecCase
+	}{
+		{"opus timestamps advance", false, false, testCodecs[4]},
+		{"opus timestamps frozen", true, false, testCodecs[4]},
+		{"opus frozen with sender reports", true, true, testCodecs[4]},
+		{"vp8 timestamps advance with sender reports", false, true, testCodecs[0]},
+		{"vp8 timestamps frozen", true, false, testCodecs[0]},
+		{"vp8 frozen with sender reports", true, true, testCodecs[0]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.codec
+			f, col := newFramer(t, NewClock(t0), c.track, Options{})
+			s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: c.track.PayloadType}
+			d := frameDur(c)
+			frames, _ := genStream(c, s, 100, 50)
+			pk := schedule(frames[:50], t0, d)
+			rest := schedule(frames[50:], t0.Add(50*d+2*time.Second), d)
+			if !tc.frozen {
+				for _, fr := range frames[50:] {
+					for _, p := range fr {
+						p.Timestamp += uint32(2 * int64(c.track.ClockRate))
+					}
+				}
+			}
+			for _, x := range pk {
+				f.Push(x.p, x.at)
+				if tc.sr && x.p.SequenceNumber == 10 {
+					f.SenderReport(ntpOf(x.at.Add(time.Hour)), x.p.Timestamp)
+				}
+			}
+			for _, x := range rest {
+				f.Push(x.p, x.at)
+			}
+			f.Tick(rest[len(rest)-1].at.Add(time.Second))
+			if len(col.frames) != 100 {
+				t.Fatalf("%d frames", len(col.frames))
+			}
+			gap := col.frames[50].PTS - col.frames[49].PTS
+			if want := 2*time.Second + d; gap < want-2*time.Millisecond || gap > want+2*time.Millisecond {
+				t.Errorf("gap %v, want %v", gap, want)
+			}
+			for i := 51; i < 100; i++ {
+				if step := col.frames[i].PTS - col.frames[i-1].PTS; step != d {
+					t.Fatalf("frame %d: step %v after the gap", i, step)
+				}
+			}
+			if st := f.Stats(); (st.TimeJumps == 1) != tc.frozen {
+				t.Errorf("%d time jumps", st.TimeJumps)
+			}
+		})
+	}
+}
+
+// TestTimestampJump: a sender jumping its timestamps (same SSRC, sequence
+// going on, no pause) does not open a gap.
+func TestTimestampJump(t *testing.T) {
+	for _, jump := range []int64{3600 * 48000, -3600 * 48000, 5 * 48000} {
+		c := testCodecs[4]
+		f, col := newFramer(t, NewClock(t0), c.track, Options{})
+		s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: 111}
+		frames, _ := genStream(c, s, 100, 1)
+		for _, fr := range frames[50:] {
+			fr[0].Timestamp += uint32(jump)
+		}
+		for _, x := range schedule(frames, t0, 20*time.Millisecond) {
+			f.Push(x.p, x.at)
+		}
+		f.Tick(t0.Add(time.Hour))
+		if len(col.frames) != 100 {
+			t.Fatalf("jump %d: %d frames", jump, len(col.frames))
+		}
+		for i := 1; i < 100; i++ {
+			if step := col.frames[i].PTS - col.frames[i-1].PTS; step != 20*time.Millisecond {
+				t.Errorf("jump %d: frame %d: step %v", jump, i, step)
+			}
+		}
+		if st := f.Stats(); st.TimeJumps != 1 {
+			t.Errorf("jump %d: %d time jumps", jump, st.TimeJumps)
+		}
+	}
+}
+
+// TestFirstSRClamps: without the start hold, a sender report that puts the
+// track earlier than its arrival-based start (its first packet was late)
+// moves the mapping back, and the PTSs creep forward (1 ms apart) instead of
+// going backwards until the frames catch up.
+func TestFirstSRClamps(t *testing.T) {
+	c := testCodecs[4]
+	f, col := newFramer(t, NewClock(t0), c.track, Options{})
+	s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: 111}
+	frames, _ := genStream(c, s, 200, 1)
+	pk := schedule(frames, t0, 20*time.Millisecond)
+	pk[0].at = pk[0].at.Add(100 * time.Millisecond) // the first packet came late
+	for i, x := range pk {
+		f.Push(x.p, x.at)
+		if i == 100 { // a report with the sender's clock = ours
+			f.SenderReport(ntpOf(x.at), x.p.Timestamp)
+		}
+	}
+	f.Tick(t0.Add(time.Hour))
+	st := f.Stats()
+	if st.Clamped == 0 || st.Clamped > 6 {
+		t.Errorf("%d frames clamped, want about 5", st.Clamped)
+	}
+	for i := 1; i < len(col.frames); i++ {
+		if col.frames[i].PTS <= col.frames[i-1].PTS {
+			t.Fatalf("frame %d: PTS does not increase", i)
+		}
+	}
+	if got, want := col.frames[199].PTS, 199*20*time.Millisecond; got != want {
+		t.Errorf("last PTS %v, want %v (the report's placement)", got, want)
+	}
+}
+
+// TestSRDrift: the sender's media clock runs 100 ppm slow against its NTP
+// clock; later reports bring the mapping along without any step over a
+// millisecond.
+func TestSRDrift(t *testing.T) {
+	c := testCodecs[4]
+	f, col := newFramer(t, NewClock(t0), c.track, Options{})
+	s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: 111}
+	period := 20*time.Millisecond + 2*time.Microsecond // 960 ticks take 20.002 ms
+	n := 30000                                         // 10 minutes
+	var ev []event
+	for k := 0; k < n; k++ {
+		capture := t0.Add(time.Duration(k) * period)
+		pl, _ := c.frame(k, true)
+		ev = append(ev, event{at: capture.Add(5 * time.Millisecond), f: f, p: s.packets(pl, 960)[0]})
+		if k%50 == 25 {
+			ev = append(ev, event{at: capture.Add(5 * time.Millisecond), f: f, sr: true,
+				ntp: ntpOf(capture), srRTP: 1000 + uint32(k*960)})
+		}
+	}
+	run(ev)
+	if len(col.frames) != n {
+		t.Fatalf("%d frames", len(col.frames))
+	}
+	for k := 1; k < n; k++ {
+		if step := col.frames[k].PTS - col.frames[k-1].PTS; step < 19*time.Millisecond || step > 21*time.Millisecond {
+			t.Fatalf("frame %d: step %v", k, step)
+		}
+	}
+	// At the end the PTS is the capture time (plus the 5 ms delay the
+	// first report's offset absorbed), within a few ms: 60 ms of drift
+	// followed.
+	last := col.frames[n-1].PTS
+	want := time.Duration(n-1)*period + 5*time.Millisecond
+	if d := last - want; d < -4*time.Millisecond || d > 4*time.Millisecond {
+		t.Errorf("last PTS %v, want %v (off %v)", last, want, d)
+	}
+	if st := f.Stats(); st.TimeJumps != 0 || st.IgnoredSenderReports != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestSRFarOff: later reports far from the mapping are taken when the
+// arrivals agree with them (a pause the gap threshold let through) and
+// ignored when they do not (the sender's NTP clock stepped), until they
+// persist.
+func TestSRFarOff(t *testing.T) {
+	c := testCodecs[4]
+	t.Run("pause", func(t *testing.T) {
+		f, col := newFramer(t, NewClock(t0), c.track, Options{})
+		s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: 111}
+		frames, _ := genStream(c, s, 200, 1)
+		pk := schedule(frames, t0, 20*time.Millisecond)
+		for i := 100; i < 200; i++ { // a 700 ms pause with frozen timestamps
+			pk[i].at = pk[i].at.Add(700 * time.Millisecond)
+		}
+		for i, x := range pk {
+			f.Push(x.p, x.at)
+			if i == 50 || i == 150 { // reports made from forwarding times
+				f.SenderReport(ntpOf(x.at), x.p.Timestamp)
+			}
+		}
+		f.Tick(t0.Add(time.Hour))
+		if gap := col.frames[151].PTS - col.frames[150].PTS; gap < 700*time.Millisecond {
+			t.Errorf("the report did not restore the pause: step %v", gap)
+		}
+		if st := f.Stats(); st.TimeJumps != 1 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+	t.Run("ntp step", func(t *testing.T) {
+		f, col := newFramer(t, NewClock(t0), c.track, Options{})
+		s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: 111}
+		frames, _ := genStream(c, s, 500, 1)
+		pk := schedule(frames, t0, 20*time.Millisecond)
+		for i, x := range pk {
+			f.Push(x.p, x.at)
+			if i%50 == 0 {
+				ntp := x.at
+				if i >= 200 {
+					ntp = ntp.Add(800 * time.Millisecond)
+				}
+				f.SenderReport(ntpOf(ntp), x.p.Timestamp)
+			}
+		}
+		f.Tick(t0.Add(time.Hour))
+		for i := 1; i < len(col.frames); i++ {
+			if step := col.frames[i].PTS - col.frames[i-1].PTS; step != 20*time.Millisecond {
+				t.Errorf("frame %d: step %v", i, step)
+			}
+		}
+		if st := f.Stats(); st.IgnoredSenderReports != 2 {
+			t.Errorf("stats %+v", st)
+		}
+	})
+}
+
+// TestSRBeforeFirstPacket: a report that comes first is kept for the first
+// packet.
+func TestSRBeforeFirstPacket(t *testing.T) {
+	c := testCodecs[4]
+	f, col := newFramer(t, NewClock(t0), c.track, Options{})
+	f.SenderReport(ntpOf(t0.Add(time.Hour)), 500)
+	s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: 111}
+	frames, _ := genStream(c, s, 20, 1)
+	for _, x := range schedule(frames, t0.Add(time.Second), 20*time.Millisecond) {
+		f.Push(x.p, x.at)
+	}
+	f.Tick(t0.Add(time.Hour))
+	if st := f.Stats(); st.SenderReports != 1 || len(col.frames) != 20 {
+		t.Errorf("stats %+v, %d frames", st, len(col.frames))
+	}
+	if col.frames[0].PTS != time.Second {
+		t.Errorf("first PTS %v", col.frames[0].PTS)
+	}
+}
+
+// TestSyncHold: the first frames wait for the first sender report and are
+// placed from it, so a late first packet does not leave a step; without a
+// report they are released after SyncHold on arrival times.
+func TestSyncHold(t *testing.T) {
+	c := testCodecs[4]
+	for _, withSR := range []bool{true, false} {
+		f, col := newFramer(t, NewClock(t0), c.track, Options{SyncHold: time.Second})
+		s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: 111}
+		frames, _ := genStream(c, s, 200, 1)
+		pk := schedule(frames, t0, 20*time.Millisecond)
+		pk[0].at = pk[0].at.Add(100 * time.Millisecond) // the first packet came late
+		for i, x := range pk {
+			f.Push(x.p, x.at)
+			if i == 25 {
+				if len(col.frames) != 0 {
+					t.Fatalf("withSR=%v: %d frames before the report or the hold's end", withSR, len(col.frames))
+				}
+				if withSR { // a report with the sender's clock = ours
+					f.SenderReport(ntpOf(x.at), x.p.Timestamp)
+				}
+			}
+		}
+		f.Flush()
+		if len(col.frames) != 200 {
+			t.Fatalf("withSR=%v: %d frames, want 200", withSR, len(col.frames))
+		}
+		for i := 1; i < len(col.frames); i++ {
+			if d := col.frames[i].PTS - col.frames[i-1].PTS; d != 20*time.Millisecond && (withSR || i != 1) {
+				t.Fatalf("withSR=%v: frame %d: PTS step %v, want 20ms", withSR, i, d)
+			}
+		}
+		if withSR && col.frames[0].PTS != 0 {
+			t.Errorf("first frame at %v, want 0 (the report's placement)", col.frames[0].PTS)
+		}
+	}
+}
