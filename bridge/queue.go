@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/rtp"
+
 	"github.com/janusbridge/janusbridge/media"
 )
 
@@ -81,4 +83,24 @@ func (q *sinkQueue) close() error {
 	close(q.work)
 	q.wg.Wait()
 	return q.sink.Close()
+}
+
+// packetSink serialises the calls to a packet sink: every track's reader
+// forwards to it on arrival, from its own goroutine, and a sink is called
+// from one goroutine at a time (media.Output).
+type packetSink struct {
+	mu   sync.Mutex
+	sink media.PacketSink
+}
+
+func (p *packetSink) write(track int, pkt *rtp.Packet) {
+	p.mu.Lock()
+	p.sink.WritePacket(track, pkt) // failures are counted by the sink
+	p.mu.Unlock()
+}
+
+func (p *packetSink) setTracks(tracks []media.Track) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sink.SetTracks(tracks)
 }

@@ -29,15 +29,14 @@ type recv struct {
 	clock *framer.Clock
 
 	files []*sinkQueue
-	rtps  []media.PacketSink
+	rtps  []*packetSink
 
-	mu        sync.Mutex
-	tracks    []*recvTrack          // by index
-	byMID     map[string]*recvTrack // current negotiation's mids
-	pc        *webrtc.PeerConnection
-	lastPLI   time.Time
-	readers   sync.WaitGroup
-	sinkNames []string
+	mu      sync.Mutex
+	tracks  []*recvTrack          // by index
+	byMID   map[string]*recvTrack // current negotiation's mids
+	pc      *webrtc.PeerConnection
+	lastPLI time.Time
+	readers sync.WaitGroup
 }
 
 // recvTrack is one track of the bridge's output. Its framer is used by one
@@ -216,7 +215,7 @@ func (r *recv) setTracks(offered []sdpTrack) error {
 		q.setTracks(descs)
 	}
 	for _, s := range r.rtps {
-		if err := s.SetTracks(descs); err != nil {
+		if err := s.setTracks(descs); err != nil {
 			r.b.log.Warn("rtp sink", "err", err)
 		}
 	}
@@ -275,7 +274,7 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 		t.stats.Packets.Add(1)
 		t.stats.Bytes.Add(uint64(size))
 		for _, s := range r.rtps {
-			s.WritePacket(t.desc.Index, &pkt)
+			s.write(t.desc.Index, &pkt)
 		}
 		select {
 		case sr := <-t.srs:
@@ -348,7 +347,7 @@ func (r *recv) close() error {
 		errs = append(errs, q.close())
 	}
 	for _, s := range r.rtps {
-		errs = append(errs, s.Close())
+		errs = append(errs, s.sink.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -76,23 +76,6 @@ func firstVideoPacketIsKey(t *testing.T, path string) bool {
 	return strings.HasPrefix(strings.TrimSpace(string(out)), "K")
 }
 
-// lastPacketTime returns the end of the last packet of any stream, in
-// seconds, which is what a killed file (without duration) shows.
-func lastPacketTime(t *testing.T, path string) float64 {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=pts_time", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe packets %s: %v", path, err)
-	}
-	last := 0.0
-	for _, l := range strings.Fields(string(out)) {
-		if v, err := strconv.ParseFloat(strings.TrimSuffix(l, ","), 64); err == nil && v > last {
-			last = v
-		}
-	}
-	return last
-}
-
 // sidecar is the part of a sidecar file the tests check.
 type sidecar struct {
 	Start time.Time `json:"start"`
@@ -140,15 +123,6 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = testWriter{}
-
-func files(t *testing.T, dir, pattern string) []string {
-	t.Helper()
-	m, err := filepath.Glob(filepath.Join(dir, pattern))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 // TestRecordMountpoints records a VP8+Opus mountpoint to webm, mkv and ogg
 // and an H.264+Opus one to mkv and mp4, and forwards the VP8 one as RTP.

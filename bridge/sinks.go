@@ -25,7 +25,7 @@ func (r *recv) addSink(sc config.Sink) error {
 		if err != nil {
 			return err
 		}
-		r.rtps = append(r.rtps, s)
+		r.rtps = append(r.rtps, &packetSink{sink: s})
 		return nil
 	}
 	if !sc.IsFile() {
