@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -62,6 +63,8 @@ type Bridge struct {
 	since     time.Time
 	lastError string
 	handleID  uint64
+
+	rx atomic.Pointer[recv] // the outputs, once Run has built them (Stats)
 }
 
 // New checks that this build can run cfg and prepares it; Run starts it.
@@ -80,7 +83,7 @@ func New(cfg *config.Bridge, env *Env) (*Bridge, error) {
 
 // Supported says whether this build can run cfg, naming what it cannot.
 func Supported(cfg *config.Bridge) error {
-	if cfg.Direction() != "recv" || cfg.Plugin != config.PluginStreaming {
+	if cfg.Direction() != "recv" || cfg.Plugin != config.PluginStreaming && cfg.Plugin != config.PluginVideoRoom {
 		return fmt.Errorf("%s %s bridges are not supported yet", cfg.Plugin, cfg.Direction())
 	}
 	for i, s := range cfg.Sinks {
@@ -133,6 +136,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 		b.setState(StateFailed, err)
 		return err
 	}
+	b.rx.Store(r)
 	defer func() {
 		if err := r.close(); err != nil {
 			b.log.Error("closing outputs", "err", err)
@@ -170,7 +174,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 // isMissing tells a room or mountpoint that does not exist (yet).
 func isMissing(err error) bool {
 	var pe *janus.PluginError
-	return errors.As(err, &pe) && (pe.Code == janus.StreamingErrNoSuchMountpoint ||
+	return errors.Is(err, errNoPublisher) || errors.As(err, &pe) && (pe.Code == janus.StreamingErrNoSuchMountpoint ||
 		pe.Code == janus.VideoRoomErrNoSuchRoom || pe.Code == janus.VideoRoomErrNoSuchFeed ||
 		pe.Code == janus.AudioBridgeErrNoSuchRoom)
 }
@@ -181,4 +185,13 @@ func isUnauthorized(err error) bool {
 	return errors.Is(err, janus.ErrUnauthorized) || errors.As(err, &pe) &&
 		(pe.Code == janus.StreamingErrUnauthorized || pe.Code == janus.VideoRoomErrUnauthorized ||
 			pe.Code == janus.AudioBridgeErrUnauthorized)
+}
+
+// sinkSupported says whether this build has the sink type.
+func sinkSupported(typ string) bool {
+	switch typ {
+	case config.SinkWebM, config.SinkMKV, config.SinkOgg, config.SinkMP4, config.SinkRTP:
+		return true
+	}
+	return false
 }

@@ -26,6 +26,10 @@ type sinkQueue struct {
 	work  chan sinkWork
 	wg    sync.WaitGroup
 
+	// mu guards closed against sends on the closed queue: a reader may
+	// still push while its output is closed (a publisher left).
+	mu          sync.RWMutex
+	closed      bool
 	dropMu      sync.Mutex // guards the drop log below (overflow path only)
 	lastDropLog time.Time
 	dropsLogged uint64
@@ -61,10 +65,21 @@ func (q *sinkQueue) run() {
 }
 
 // setTracks queues a track change; it waits for room so it is never lost.
-func (q *sinkQueue) setTracks(tracks []media.Track) { q.work <- sinkWork{tracks: tracks} }
+func (q *sinkQueue) setTracks(tracks []media.Track) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if !q.closed {
+		q.work <- sinkWork{tracks: tracks}
+	}
+}
 
 // push queues a frame, or drops it when the sink is behind.
 func (q *sinkQueue) push(f *media.Frame) {
+	q.mu.RLock()
+	defer q.mu.RUnlock()
+	if q.closed {
+		return
+	}
 	select {
 	case q.work <- sinkWork{frame: f}:
 	default:
@@ -80,7 +95,10 @@ func (q *sinkQueue) push(f *media.Frame) {
 
 // close drains the queue, then closes the sink.
 func (q *sinkQueue) close() error {
+	q.mu.Lock()
+	q.closed = true
 	close(q.work)
+	q.mu.Unlock()
 	q.wg.Wait()
 	return q.sink.Close()
 }
@@ -89,18 +107,31 @@ func (q *sinkQueue) close() error {
 // forwards to it on arrival, from its own goroutine, and a sink is called
 // from one goroutine at a time (media.Output).
 type packetSink struct {
-	mu   sync.Mutex
-	sink media.PacketSink
+	mu     sync.Mutex
+	sink   media.PacketSink
+	closed bool
 }
 
 func (p *packetSink) write(track int, pkt *rtp.Packet) {
 	p.mu.Lock()
-	p.sink.WritePacket(track, pkt) // failures are counted by the sink
+	if !p.closed {
+		p.sink.WritePacket(track, pkt) // failures are counted by the sink
+	}
 	p.mu.Unlock()
 }
 
 func (p *packetSink) setTracks(tracks []media.Track) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
 	return p.sink.SetTracks(tracks)
+}
+
+func (p *packetSink) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	return p.sink.Close()
 }

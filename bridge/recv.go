@@ -13,7 +13,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/janusbridge/janusbridge/config"
-	"github.com/janusbridge/janusbridge/framer"
 	"github.com/janusbridge/janusbridge/janus"
 	"github.com/janusbridge/janusbridge/media"
 )
@@ -21,43 +20,37 @@ import (
 // keyframeRequestGap rate-limits keyframe requests from the sinks.
 const keyframeRequestGap = 500 * time.Millisecond
 
-// recv is the receiving side of a bridge: its outputs outlive the Janus
-// sessions and PeerConnections that feed them, so a recording goes on in the
-// same file (gap kept) after a reconnect.
+// recv is the receiving side of a bridge: the Janus sessions that come and
+// go, and the outputs (one per publisher) that outlive them.
 type recv struct {
-	b     *Bridge
-	clock *framer.Clock
-
-	files []*sinkQueue
-	rtps  []*packetSink
+	b *Bridge
 
 	mu      sync.Mutex
-	tracks  []*recvTrack          // by index
+	outputs map[string]*output    // by feed id; "" for a single output
 	byMID   map[string]*recvTrack // current negotiation's mids
 	pc      *webrtc.PeerConnection
 	lastPLI time.Time
 	readers sync.WaitGroup
 }
 
-// recvTrack is one track of the bridge's output. Its framer is used by one
-// reader goroutine at a time (one PeerConnection at a time feeds it).
-type recvTrack struct {
-	desc   media.Track
-	framer *framer.Framer
-	stats  TrackStats
-	ssrc   uint32
-	srs    chan rtcp.SenderReport // from the RTCP reader to the RTP reader
-}
-
 func newRecv(b *Bridge) (*recv, error) {
-	r := &recv{b: b, clock: framer.NewClock(time.Now()), byMID: map[string]*recvTrack{}}
-	for i, sc := range b.cfg.Sinks {
-		if err := r.addSink(sc); err != nil {
-			r.close()
-			return nil, fmt.Errorf("sink[%d] %q: %w", i, sc.Name, err)
+	r := &recv{b: b, outputs: map[string]*output{}, byMID: map[string]*recvTrack{}}
+	if b.cfg.Plugin != config.PluginVideoRoom { // one output, from the start
+		out, err := r.newOutput(feedInfo{})
+		if err != nil {
+			return nil, err
 		}
+		r.outputs[""] = out
 	}
 	return r, nil
+}
+
+// newPlugin returns the plugin-specific part of the bridge.
+func (r *recv) newPlugin() recvPlugin {
+	if r.b.cfg.Plugin == config.PluginVideoRoom {
+		return newVideoRoomPlugin(r.b.cfg)
+	}
+	return streamingPlugin{cfg: r.b.cfg}
 }
 
 // session runs one Janus negotiation until the handle or the connection
@@ -99,7 +92,7 @@ func (r *recv) session(ctx context.Context) error {
 	r.pc = p.PC()
 	r.mu.Unlock()
 
-	plugin := streamingPlugin{cfg: b.cfg}
+	plugin := r.newPlugin()
 	offer, err := plugin.offer(ctx, h)
 	if err != nil {
 		return err
@@ -115,6 +108,8 @@ func (r *recv) session(ctx context.Context) error {
 		defer t.Stop()
 		keyframes = t.C
 	}
+	poll := time.NewTicker(followPoll)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -130,10 +125,24 @@ func (r *recv) session(ctx context.Context) error {
 				}
 			case m.Janus == "hangup":
 				return fmt.Errorf("janus hung up: %s", m.Reason)
-			case m.JSEP != nil && m.JSEP.Type == "offer":
-				// Janus renegotiates (new streams, or its own ICE restart).
-				if err := r.answer(ctx, p, h, plugin, m.JSEP); err != nil {
-					return fmt.Errorf("renegotiation: %w", err)
+			case m.Janus == "event":
+				plugin.event(m)
+				if m.JSEP != nil && m.JSEP.Type == "offer" {
+					// Janus renegotiates (streams changed, or its own ICE
+					// restart).
+					if err := r.answer(ctx, p, h, plugin, m.JSEP); err != nil {
+						return fmt.Errorf("renegotiation: %w", err)
+					}
+				}
+			}
+		case <-poll.C:
+			offer, err := plugin.poll(ctx, h)
+			if err != nil {
+				return err
+			}
+			if offer != nil {
+				if err := r.answer(ctx, p, h, plugin, offer); err != nil {
+					return fmt.Errorf("subscription update: %w", err)
 				}
 			}
 		case <-iceFailed:
@@ -152,7 +161,7 @@ func (r *recv) session(ctx context.Context) error {
 }
 
 // answer answers an offer of the plugin and describes its tracks to the
-// sinks before their media arrives.
+// outputs before their media arrives.
 func (r *recv) answer(ctx context.Context, p *janus.Peer, h *janus.Handle, plugin recvPlugin, offer *janus.JSEP) error {
 	tracks, err := offerTracks(offer.SDP)
 	if err != nil {
@@ -162,61 +171,70 @@ func (r *recv) answer(ctx context.Context, p *janus.Peer, h *janus.Handle, plugi
 	if err != nil {
 		return err
 	}
-	if err := r.setTracks(tracks); err != nil {
+	if err := r.setTracks(tracks, plugin.feedOf); err != nil {
 		return err
 	}
 	return plugin.start(ctx, h, answer)
 }
 
-// setTracks maps the offer's mids to output tracks (a new mid takes the
-// next index) and tells the sinks when the set changed.
-func (r *recv) setTracks(offered []sdpTrack) error {
+// setTracks maps the offer's mids to the tracks of the publishers' outputs
+// (creating outputs for new publishers), tells the outputs whose track set
+// changed, and finalises the outputs of publishers that are gone.
+func (r *recv) setTracks(offered []sdpTrack, feedOf func(mid string) feedInfo) error {
 	r.mu.Lock()
 	byMID := make(map[string]*recvTrack, len(offered))
-	changed := len(offered) != len(r.byMID)
+	sets := map[*output][]media.Track{}
+	var order []*output
 	for _, o := range offered {
-		t := r.byMID[o.mid]
-		if t == nil || t.desc.Codec != o.codec {
-			changed = true
-			t = nil
-			for _, old := range r.tracks { // a mid seen before keeps its index
-				if old.desc.MID == o.mid && old.desc.Codec == o.codec {
-					t = old
-				}
-			}
+		feed := feedOf(o.mid)
+		if feed.id == "" && r.b.cfg.Plugin == config.PluginVideoRoom {
+			continue // no publisher behind it (yet)
 		}
-		if t == nil {
-			desc := media.Track{Index: len(r.tracks), MID: o.mid, Kind: o.kind, Codec: o.codec,
-				ClockRate: o.clockRate, Channels: o.channels, PayloadType: o.payloadType, Fmtp: o.fmtp}
-			t = &recvTrack{desc: desc, srs: make(chan rtcp.SenderReport, 4)}
-			f, err := framer.New(desc, r.clock, framer.Options{
-				OnFrame:          r.fanOut,
-				OnKeyframeNeeded: func() { r.requestKeyframe(false) },
-			})
-			if err != nil {
+		out := r.outputs[feed.id]
+		if out == nil {
+			var err error
+			if out, err = r.newOutput(feed); err != nil {
 				r.mu.Unlock()
 				return err
 			}
-			t.framer = f
-			r.tracks = append(r.tracks, t)
+			r.outputs[feed.id] = out
+			r.b.log.Info("recording publisher", "feed", feed.id, "display", feed.display)
+		}
+		t, err := out.track(o, r)
+		if err != nil {
+			r.mu.Unlock()
+			return err
 		}
 		byMID[o.mid] = t
+		if _, ok := sets[out]; !ok {
+			order = append(order, out)
+		}
+		sets[out] = append(sets[out], t.desc)
 	}
 	r.byMID = byMID
-	var descs []media.Track
-	for _, o := range offered {
-		descs = append(descs, byMID[o.mid].desc)
+	var changed, gone []*output
+	for _, out := range order {
+		if !sameTracks(sets[out], out.current) {
+			out.current = sets[out]
+			changed = append(changed, out)
+		}
+	}
+	for id, out := range r.outputs {
+		if _, ok := sets[out]; !ok && id != "" {
+			delete(r.outputs, id)
+			gone = append(gone, out)
+		}
 	}
 	r.mu.Unlock()
-	if !changed {
-		return nil
-	}
-	for _, q := range r.files {
-		q.setTracks(descs)
-	}
-	for _, s := range r.rtps {
-		if err := s.setTracks(descs); err != nil {
+	for _, out := range changed {
+		if err := out.setTracks(out.current); err != nil {
 			r.b.log.Warn("rtp sink", "err", err)
+		}
+	}
+	for _, out := range gone {
+		r.b.log.Info("publisher gone, finalising its files", "feed", out.feed.id)
+		if err := out.close(); err != nil {
+			r.b.log.Warn("finalising", "feed", out.feed.id, "err", err)
 		}
 	}
 	return nil
@@ -263,17 +281,19 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 		}
 		if err != nil {
 			t.framer.Flush() // the PeerConnection is gone: release what is held
+			t.stats.Lost.Store(t.framer.Stats().Lost)
 			return
 		}
 		if n%64 == 0 {
 			tr.SetReadDeadline(now.Add(idle))
+			t.stats.Lost.Store(t.framer.Stats().Lost) // the framer is this goroutine's
 		}
 		if pkt.Unmarshal(buf[:size]) != nil {
 			continue
 		}
 		t.stats.Packets.Add(1)
 		t.stats.Bytes.Add(uint64(size))
-		for _, s := range r.rtps {
+		for _, s := range t.out.rtps {
 			s.write(t.desc.Index, &pkt)
 		}
 		select {
@@ -304,19 +324,6 @@ func (r *recv) readRTCP(t *recvTrack, recvr *webrtc.RTPReceiver) {
 	}
 }
 
-// fanOut hands a frame to every file sink's queue. Each sink gets its own
-// Frame (sinks rebase its PTS); the data is shared, read-only.
-func (r *recv) fanOut(f *media.Frame) {
-	for i, q := range r.files {
-		if i < len(r.files)-1 {
-			c := *f
-			q.push(&c)
-		} else {
-			q.push(f)
-		}
-	}
-}
-
 // requestKeyframe sends a PLI on the video tracks, at most every
 // keyframeRequestGap unless forced (keyframe_interval).
 func (r *recv) requestKeyframe(force bool) {
@@ -342,15 +349,21 @@ func (r *recv) requestKeyframe(force bool) {
 
 // close finalises every output.
 func (r *recv) close() error {
+	r.mu.Lock()
+	outputs := r.outputs
+	r.outputs = map[string]*output{}
+	r.mu.Unlock()
 	var errs []error
-	for _, q := range r.files {
-		errs = append(errs, q.close())
-	}
-	for _, s := range r.rtps {
-		errs = append(errs, s.sink.Close())
+	for _, out := range outputs {
+		errs = append(errs, out.close())
 	}
 	return errors.Join(errs...)
 }
+
+// followPoll is how often a bridge following a VideoRoom checks for
+// publishers to subscribe to (leaving ones are seen at once: Janus
+// re-offers without them).
+const followPoll = 2 * time.Second
 
 // recvPlugin is the plugin-specific part of a recv bridge.
 type recvPlugin interface {
@@ -360,6 +373,14 @@ type recvPlugin interface {
 	start(ctx context.Context, h *janus.Handle, answer *janus.JSEP) error
 	// restart asks the plugin for an ICE restart offer.
 	restart(ctx context.Context, h *janus.Handle) (*janus.JSEP, error)
+	// feedOf names the publisher of a mid of the current offer.
+	feedOf(mid string) feedInfo
+	// event lets the plugin learn from an event of its handle (before an
+	// offer it carries is answered).
+	event(m *janus.Message)
+	// poll lets the plugin change its subscription; it returns the new
+	// offer to answer, or nil.
+	poll(ctx context.Context, h *janus.Handle) (*janus.JSEP, error)
 }
 
 // streamingPlugin watches a Streaming mountpoint.
@@ -380,6 +401,12 @@ func (s streamingPlugin) start(ctx context.Context, h *janus.Handle, answer *jan
 func (s streamingPlugin) restart(ctx context.Context, h *janus.Handle) (*janus.JSEP, error) {
 	return janus.StreamingWatchRestart(ctx, h, s.watch())
 }
+
+func (streamingPlugin) feedOf(string) feedInfo { return feedInfo{} }
+
+func (streamingPlugin) event(*janus.Message) {}
+
+func (streamingPlugin) poll(context.Context, *janus.Handle) (*janus.JSEP, error) { return nil, nil }
 
 // JanusID converts a configured room or mountpoint id.
 func JanusID(id config.ID) janus.ID {

@@ -1,0 +1,124 @@
+package bridge
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/janusbridge/janusbridge/config"
+	"github.com/janusbridge/janusbridge/sinks"
+)
+
+// BridgeStats is a snapshot of a bridge's counters, for the control API, the
+// metrics and the tests. It covers the bridge's current outputs (one per
+// recorded publisher; a single one, Feed "", for a Streaming bridge): their
+// counters are cumulative over the output's life, across reconnects and
+// renegotiations, and go when the output goes (publisher gone, bridge
+// stopped).
+type BridgeStats struct {
+	// Tracks are the outputs' tracks, by feed, then index (a track keeps
+	// its index across renegotiations).
+	Tracks []TrackSnapshot `json:"tracks"`
+	// Sinks are the outputs' sinks, by feed, then in configuration order.
+	Sinks []SinkSnapshot `json:"sinks"`
+}
+
+// TrackSnapshot is a copy of one track's TrackStats, with the track's
+// description.
+type TrackSnapshot struct {
+	// Feed is the publisher's feed id, "" for a Streaming bridge.
+	Feed  string `json:"feed,omitempty"`
+	Index int    `json:"index"`
+	MID   string `json:"mid"`
+	Kind  string `json:"kind"`
+	Codec string `json:"codec"`
+	// Packets and Bytes count the RTP packets read (retransmissions
+	// included) and their size on the wire.
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+	// Lost, NACKs and PLIs are TrackStats' counters of the same names.
+	Lost  uint64 `json:"lost"`
+	NACKs uint64 `json:"nacks"`
+	PLIs  uint64 `json:"plis"`
+}
+
+// SinkSnapshot is the state of one sink of an output.
+type SinkSnapshot struct {
+	// Feed is the publisher's feed id, "" for a Streaming bridge.
+	Feed string `json:"feed,omitempty"`
+	Name string `json:"name"`
+	Type string `json:"type"`
+	// Bytes counts the bytes written: a file sink's files, an rtp sink's
+	// packets (headers included).
+	Bytes uint64 `json:"bytes"`
+	// Errors counts failures: for a file sink, the frames and track sets it
+	// refused (a failed file counts once, where it failed); for an rtp sink,
+	// the packets it could not send.
+	Errors uint64 `json:"errors"`
+	// Dropped counts the frames discarded because a file sink's queue was
+	// full (an rtp sink has no queue).
+	Dropped uint64 `json:"dropped"`
+	// File is a file sink's own status (current path, files, errors, last
+	// error, state); nil for other sinks.
+	File *sinks.FileStatus `json:"file,omitempty"`
+}
+
+// fileStatuser is what Stats asks of a file sink (a *sinks.File).
+type fileStatuser interface{ Status() sinks.FileStatus }
+
+// Stats returns a snapshot of the bridge's counters. It may be called from
+// any goroutine at any time; it is empty before Run has built the bridge's
+// outputs and after Run has finalised them.
+func (b *Bridge) Stats() BridgeStats {
+	r := b.rx.Load()
+	if r == nil {
+		return BridgeStats{}
+	}
+	var st BridgeStats
+	r.mu.Lock()
+	outs := make([]*output, 0, len(r.outputs))
+	for _, out := range r.outputs {
+		outs = append(outs, out)
+		for _, t := range out.tracks {
+			st.Tracks = append(st.Tracks, TrackSnapshot{
+				Feed: out.feed.id, Index: t.desc.Index, MID: t.desc.MID, Kind: t.desc.Kind, Codec: t.desc.Codec,
+				Packets: t.stats.Packets.Load(), Bytes: t.stats.Bytes.Load(),
+				Lost: t.stats.Lost.Load(), NACKs: t.stats.NACKs.Load(), PLIs: t.stats.PLIs.Load(),
+			})
+		}
+	}
+	r.mu.Unlock()
+	slices.SortFunc(st.Tracks, func(x, y TrackSnapshot) int {
+		return cmp.Or(cmp.Compare(x.Feed, y.Feed), cmp.Compare(x.Index, y.Index))
+	})
+	slices.SortFunc(outs, func(x, y *output) int { return cmp.Compare(x.feed.id, y.feed.id) })
+	// The sinks' own status is read outside r.mu: a file sink holds its
+	// lock while it writes. An output's sink lists do not change after
+	// newOutput, which adds them in configuration order: the file sinks to
+	// files, the rtp sinks to rtps.
+	for _, out := range outs {
+		files, rtps := out.files, out.rtps
+		for _, sc := range b.cfg.Sinks {
+			s := SinkSnapshot{Feed: out.feed.id, Name: sc.Name, Type: sc.Type}
+			switch {
+			case sc.Type == config.SinkRTP && len(rtps) > 0:
+				if rs, ok := rtps[0].sink.(*sinks.RTP); ok {
+					rst := rs.Stats()
+					s.Bytes, s.Errors = rst.Bytes, rst.Errors
+				}
+				rtps = rtps[1:]
+			case sc.Type != config.SinkRTP && len(files) > 0:
+				q := files[0]
+				files = files[1:]
+				s.Errors, s.Dropped = q.stats.Errors.Load(), q.stats.Dropped.Load()
+				if fs, ok := q.sink.(fileStatuser); ok {
+					status := fs.Status()
+					s.File, s.Bytes = &status, status.Bytes
+				}
+			default:
+				continue
+			}
+			st.Sinks = append(st.Sinks, s)
+		}
+	}
+	return st
+}
