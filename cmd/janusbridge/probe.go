@@ -23,7 +23,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if cfg == nil {
 		return exitUsage
 	}
-	opts := sessionOptions(cfg)
+	opts := bridge.SessionOptions(cfg)
 	ok := true
 	for _, server := range cfg.Janus.Servers {
 		line, good := probeServer(ctx, server, opts)
@@ -62,20 +62,6 @@ func boolExit(ok bool) int {
 		return exitOK
 	}
 	return exitFailure
-}
-
-// sessionOptions maps the [janus] section to the client's options.
-func sessionOptions(cfg *config.Config) janus.Options {
-	j := cfg.Janus
-	return janus.Options{
-		Servers:        j.Servers,
-		APISecret:      j.APISecret,
-		Token:          j.Token,
-		RequestTimeout: time.Duration(j.RequestTimeout),
-		KeepAlive:      time.Duration(j.Keepalive),
-		ReconnectMin:   time.Duration(j.ReconnectMin),
-		ReconnectMax:   time.Duration(j.ReconnectMax),
-	}
 }
 
 // probeServer describes one server in a line, and says whether it accepts
