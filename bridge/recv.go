@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sync"
 	"time"
@@ -274,7 +275,7 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 	for n := 0; ; n++ {
 		size, _, err := tr.Read(buf)
 		now := time.Now()
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		if isTimeout(err) {
 			t.framer.Tick(now) // nothing arrives: release what waited for it
 			tr.SetReadDeadline(now.Add(idle))
 			continue
@@ -303,6 +304,13 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 		}
 		t.framer.Push(&pkt, now)
 	}
+}
+
+// isTimeout tells a read deadline that passed: pion returns its own
+// timeout error, not always os.ErrDeadlineExceeded.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // readRTCP takes the sender reports of a track for A/V alignment.
