@@ -5,7 +5,9 @@
 #   make test    deps, then the whole suite with -race; as root inside the test network
 #                namespace (scripts/netns.sh, see TESTING.md), so the Janus tests really run
 #   make deps    install the Debian packages the tests use (as root; only what is missing)
-#   make bench   the load benchmarks (once ./bench exists)
+#   make bench   the load benchmarks (bench/, see BENCHMARKS.md); as root inside the test
+#                network namespace. Knobs from the environment: JB_BENCH_STREAMS (1,10,50,100),
+#                JB_BENCH_WINDOW (15s), JB_BENCH_WARMUP (3s), JB_BENCH_ROUNDS (2)
 #   make demo    scripts/demo.sh
 
 SHELL := bash
@@ -18,7 +20,10 @@ export PATH := $(PATH):/usr/local/go/bin
 NETNS        ?= jbtest
 PKGS         ?= ./...
 GOTEST_FLAGS ?= -race -count=1 -timeout 15m
-BENCH_FLAGS  ?= -run '^$$' -bench .
+BENCH_FLAGS  ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
+# The benchmarks get a namespace of their own: tests running meanwhile in $(NETNS) would add
+# packets to the port ranges they count and may install loss rules on the bridge's ports.
+BENCH_NETNS  ?= jbbench
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -35,7 +40,7 @@ endif
 DEB_PACKAGES := janus janus-demos ffmpeg nginx-light libnginx-mod-rtmp iproute2 nftables \
 	chromium systemd gcc libc6-dev
 
-.PHONY: build check test deps bench demo clean netns
+.PHONY: build check test test-acceptance deps bench demo clean netns
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/janusbridge ./cmd/janusbridge
@@ -64,6 +69,11 @@ test: deps
 		go test $(GOTEST_FLAGS) $(PKGS); \
 	fi
 
+# The recv-bridge acceptance tests that do not pass reliably yet (see the files' headers).
+test-acceptance: deps
+	JB_NETNS=$(NETNS) bash scripts/netns.sh
+	ip netns exec $(NETNS) go test $(GOTEST_FLAGS) -tags mediaacceptance -run 'AVSync|LossRecovery|DiskFull' ./bridge/
+
 netns:
 	JB_NETNS=$(NETNS) bash scripts/netns.sh
 
@@ -88,8 +98,9 @@ bench:
 	@if [ ! -d bench ]; then echo "no benchmarks yet"; exit 0; fi; \
 	$(MAKE) --no-print-directory deps; \
 	if [ "$$(id -u)" -eq 0 ]; then \
-		JB_NETNS=$(NETNS) bash scripts/netns.sh; \
-		ip netns exec $(NETNS) go test $(BENCH_FLAGS) ./bench/...; \
+		JB_NETNS=$(BENCH_NETNS) bash scripts/netns.sh; \
+		echo "go test $(BENCH_FLAGS) ./bench/...  (inside network namespace $(BENCH_NETNS))"; \
+		ip netns exec $(BENCH_NETNS) go test $(BENCH_FLAGS) ./bench/...; \
 	else \
 		go test $(BENCH_FLAGS) ./bench/...; \
 	fi
