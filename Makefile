@@ -5,9 +5,9 @@
 #   make test    deps, then the whole suite with -race; as root inside the test network
 #                namespace (scripts/netns.sh, see TESTING.md), so the Janus tests really run
 #   make deps    install the Debian packages the tests use (as root; only what is missing)
-#   make bench   the load benchmarks (bench/, see BENCHMARKS.md); as root inside the test
-#                network namespace. Knobs from the environment: JB_BENCH_STREAMS (1,10,50,100),
-#                JB_BENCH_WINDOW (15s), JB_BENCH_WARMUP (3s), JB_BENCH_ROUNDS (2)
+#   make bench   the load benchmarks (bench/, see BENCHMARKS.md); as root inside a network
+#                namespace of their own (BENCH_NETNS). Knobs from the environment: JB_BENCH_STREAMS
+#                (1,10,50,100), JB_BENCH_WINDOW (15s), JB_BENCH_WARMUP (3s), JB_BENCH_ROUNDS (2)
 #   make demo    scripts/demo.sh
 
 SHELL := bash

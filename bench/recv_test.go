@@ -124,7 +124,8 @@ func BenchmarkRecv(b *testing.B) {
 	nft := newCounters(b, ports[0], ports[1])
 	feedKind := startFeed(b, ports[0], ports[1])
 	feedPPS := waitFeed(b, nft)
-	b.Logf("feed: %s, %.0f RTP packets/s into the mountpoint; %d rounds of %v after %v of warm-up per side and N; %d CPUs (%s)",
+	// On stdout: the parent of sub-benchmarks prints no log of its own.
+	fmt.Printf("feed: %s, %.0f RTP packets/s into the mountpoint; %d rounds of %v after %v of warm-up per side and N; %d CPUs (%s)\n",
 		feedKind, feedPPS, rounds, window, warmup, runtime.NumCPU(), cpuModel())
 
 	sides := [2]side{
