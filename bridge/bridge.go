@@ -63,6 +63,9 @@ type Bridge struct {
 	since     time.Time
 	lastError string
 	handleID  uint64
+	// iceRestart asks the running negotiation loop for an ICE restart
+	// (RestartICE); nil while no loop runs.
+	iceRestart chan struct{}
 
 	rx atomic.Pointer[recv] // the outputs, once Run has built them (Stats)
 }

@@ -80,6 +80,14 @@ func (r *recv) session(ctx context.Context) error {
 		r.readers.Wait() // the readers end with the PeerConnection
 	}()
 	iceFailed := make(chan struct{}, 1)
+	b.mu.Lock()
+	b.iceRestart = iceFailed
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.iceRestart = nil
+		b.mu.Unlock()
+	}()
 	p.PC().OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
 		if s == webrtc.ICEConnectionStateFailed {
 			select {
@@ -147,7 +155,7 @@ func (r *recv) session(ctx context.Context) error {
 				}
 			}
 		case <-iceFailed:
-			b.log.Warn("ICE failed, asking Janus for an ICE restart")
+			b.log.Warn("ICE restart: asking Janus for a restart offer")
 			offer, err := plugin.restart(ctx, h)
 			if err != nil {
 				return fmt.Errorf("ICE restart: %w", err)
