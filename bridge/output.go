@@ -108,6 +108,10 @@ func (out *output) track(o sdpTrack, r *recv) (*recvTrack, error) {
 		// on a loaded machine and read a backlog: trust arrival times
 		// only for much longer departures.
 		GapThreshold: gapThreshold,
+		// Recordings go on through a packet that NACKs could not recover
+		// (artefacts until the keyframe asked for) rather than freeze for
+		// up to a GOP.
+		KeepAfterLoss: true,
 	})
 	if err != nil {
 		return nil, err

@@ -290,7 +290,12 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 		}
 		if err != nil {
 			t.framer.Flush() // the PeerConnection is gone: release what is held
-			t.stats.Lost.Store(t.framer.Stats().Lost)
+			fs := t.framer.Stats()
+			t.stats.Lost.Store(fs.Lost)
+			r.b.log.Info("track reader ended", "mid", t.desc.MID, "codec", t.desc.Codec, "packets", fs.Packets,
+				"lost", fs.Lost, "late", fs.Late, "duplicates", fs.Duplicates, "frames", fs.Frames,
+				"dropped_frames", fs.DroppedFrames, "skipped_frames", fs.SkippedFrames, "clamped", fs.Clamped,
+				"time_jumps", fs.TimeJumps)
 			return
 		}
 		if n%64 == 0 {

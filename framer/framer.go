@@ -70,6 +70,14 @@ type Options struct {
 	// few frames). Janus sends a report every second. Default
 	// DefaultSyncHold; negative: no hold.
 	SyncHold time.Duration
+	// KeepAfterLoss keeps emitting a video stream's frames after one is
+	// lost mid-stream (a packet never recovered): the damaged frame is
+	// dropped and a keyframe asked for, but the frames that follow are
+	// written, so a player shows artefacts for a moment instead of freezing
+	// until the next keyframe (a GOP away when the sender ignores keyframe
+	// requests). Without it they are skipped until a keyframe. The first
+	// frame of a stream is a keyframe either way.
+	KeepAfterLoss bool
 }
 
 // Stats counts what a Framer saw and did. Packets = in-order deliveries +
@@ -163,6 +171,7 @@ type Framer struct {
 	startOK  bool
 	lastLoss bool // the item delivered last was a loss or a discontinuity
 	waitKey  bool
+	keyed    bool // a keyframe of the current stream was emitted
 	buf      []byte
 
 	keyAsked   bool
@@ -421,6 +430,9 @@ func (f *Framer) begin(p *rtp.Packet, now int64) {
 // With newStream (another SSRC, a restart) the timeline starts over too.
 func (f *Framer) resync(p *rtp.Packet, now int64, newStream bool) {
 	f.stats.Resyncs++
+	if newStream {
+		f.keyed = false // a new encoder: start at its keyframe
+	}
 	f.releaseTo(f.highest+1, now)
 	f.discontinuity(now)
 	if f.inFrame {
@@ -568,15 +580,23 @@ func (f *Framer) discontinuity(now int64) {
 	if f.inFrame {
 		f.corrupt = true
 	}
-	f.waitKey = true
+	f.lossWait()
 	f.askKeyframe(now)
+}
+
+// lossWait makes a video stream that lost media wait for a keyframe,
+// unless Options.KeepAfterLoss lets it go on.
+func (f *Framer) lossWait() {
+	if !f.opts.KeepAfterLoss || !f.keyed {
+		f.waitKey = true
+	}
 }
 
 func (f *Framer) finishFrame(now int64) {
 	f.inFrame = false
 	if f.corrupt || !f.startOK {
 		f.stats.DroppedFrames++
-		f.waitKey = true
+		f.lossWait()
 		f.askKeyframe(now)
 		return
 	}
@@ -584,7 +604,7 @@ func (f *Framer) finishFrame(now int64) {
 	if err != nil {
 		f.stats.Invalid++
 		f.stats.DroppedFrames++
-		f.waitKey = true
+		f.lossWait()
 		f.askKeyframe(now)
 		return
 	}
@@ -595,6 +615,9 @@ func (f *Framer) finishFrame(now int64) {
 			return
 		}
 		f.waitKey = false
+	}
+	if key {
+		f.keyed = true
 	}
 	f.emit(f.frameTS, data, key)
 }

@@ -146,6 +146,49 @@ func TestLoss(t *testing.T) {
 	}
 }
 
+// TestLossKeepAfterLoss: with KeepAfterLoss, a lost packet costs video only
+// its own frame (a keyframe is still asked for); a stream that starts with
+// a loss still waits for its first keyframe.
+func TestLossKeepAfterLoss(t *testing.T) {
+	for _, c := range testCodecs {
+		if c.audio() {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			f, col := newFramer(t, NewClock(t0), c.track, Options{KeepAfterLoss: true})
+			s := &stream{ssrc: 7, seq: 10, ts: 1, pt: c.track.PayloadType}
+			frames, want := genStream(c, s, 30, 10)
+			// Lose the last packet of frame 3.
+			lost := frames[3][len(frames[3])-1]
+			var last time.Time
+			for _, x := range schedule(frames, t0, frameDur(c)) {
+				if x.p != lost {
+					f.Push(x.p, x.at)
+					last = x.at
+				}
+			}
+			f.Tick(last.Add(time.Second))
+			st := f.Stats()
+			if st.Lost != 1 {
+				t.Errorf("lost %d, want 1", st.Lost)
+			}
+			// Frame 3 is incomplete; AV1 cannot tell that frame 4 starts
+			// at its first packet when the packet before was lost.
+			idx := append(seqRange(0, 3), seqRange(4, 30)...)
+			if c.name == "av1" {
+				idx = append(seqRange(0, 3), seqRange(5, 30)...)
+			}
+			checkFrames(t, col.frames, want, idx)
+			if st.SkippedFrames != 0 {
+				t.Errorf("skipped %d frames, want 0", st.SkippedFrames)
+			}
+			if col.keyReqs != 1 {
+				t.Errorf("%d keyframe requests, want 1", col.keyReqs)
+			}
+		})
+	}
+}
+
 // TestLossWaitsMaxDelay: a hole is given up only after MaxDelay, and a
 // retransmission before that fills it.
 func TestLossWaitsMaxDelay(t *testing.T) {

@@ -269,6 +269,10 @@ func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry) error 
 	if err := webrtc.ConfigureNack(m, r); err != nil {
 		return err
 	}
+	// Receiver reports that make Janus's RTT to us at least 1 ms, without
+	// which Janus answers no NACK from a bridge next to it (rttfloor.go).
+	// Before the report interceptor: its reports pass through this one.
+	r.Add(rttFloorFactory{})
 	// Sender and receiver reports: Janus needs our receiver reports for its
 	// loss and RTT figures and slowlink events, and our sender reports to
 	// map our RTP timestamps to wall clock (lip sync, recordings).
