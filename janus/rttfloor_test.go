@@ -8,7 +8,7 @@ import (
 
 func TestShortenDLSR(t *testing.T) {
 	reports := []rtcp.ReceptionReport{
-		{LastSenderReport: 0, Delay: 0},        // no sender report yet: untouched
+		{LastSenderReport: 0, Delay: 0}, // no sender report yet: untouched
 		{LastSenderReport: 0x12345678, Delay: 1000},
 		{LastSenderReport: 0x12345678, Delay: 30}, // less than the bias: 0, never negative
 	}
