@@ -13,6 +13,7 @@ require (
 	github.com/pion/sdp/v3 v3.0.20
 	github.com/pion/stun/v4 v4.0.1
 	github.com/pion/webrtc/v4 v4.2.26
+	github.com/yapingcat/gomedia v0.0.0-20240906162731-17feea57090c
 )
 
 require (

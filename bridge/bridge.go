@@ -193,7 +193,7 @@ func isUnauthorized(err error) bool {
 // sinkSupported says whether this build has the sink type.
 func sinkSupported(typ string) bool {
 	switch typ {
-	case config.SinkWebM, config.SinkMKV, config.SinkOgg, config.SinkMP4, config.SinkRTP:
+	case config.SinkWebM, config.SinkMKV, config.SinkOgg, config.SinkMP4, config.SinkRTP, config.SinkRTMP:
 		return true
 	}
 	return false

@@ -74,6 +74,15 @@ func (r *recv) addSink(out *output, sc *config.Sink) error {
 		out.rtps = append(out.rtps, &packetSink{sink: s})
 		return nil
 	}
+	if sc.Type == config.SinkRTMP {
+		s, err := sinks.NewRTMP(sinks.RTMPConfig{Name: sc.Name, URL: sc.URL, AudioBitrate: sc.AudioBitrate, Kinds: sc.Kinds,
+			RequestKeyframe: func() { go r.requestKeyframe(false) }, Logger: log})
+		if err != nil {
+			return err
+		}
+		out.files = append(out.files, newSinkQueue(sc.Name, s, &SinkStats{}, log))
+		return nil
+	}
 	if !sc.IsFile() {
 		return fmt.Errorf("%s sinks are not supported yet", sc.Type)
 	}

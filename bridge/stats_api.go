@@ -60,6 +60,9 @@ type SinkSnapshot struct {
 	// File is a file sink's own status (current path, files, errors, last
 	// error, state); nil for other sinks.
 	File *sinks.FileStatus `json:"file,omitempty"`
+	// RTMP is an rtmp sink's own status (URL with the key redacted, state,
+	// reconnects, transcoder); nil for other sinks.
+	RTMP *sinks.RTMPStatus `json:"rtmp,omitempty"`
 }
 
 // fileStatuser is what Stats asks of a file sink (a *sinks.File).
@@ -113,6 +116,12 @@ func (b *Bridge) Stats() BridgeStats {
 				if fs, ok := q.sink.(fileStatuser); ok {
 					status := fs.Status()
 					s.File, s.Bytes = &status, status.Bytes
+				}
+				if rs, ok := q.sink.(*sinks.RTMP); ok {
+					status := rs.Status()
+					s.RTMP, s.Bytes = &status, status.Bytes
+					s.Errors += status.Errors
+					s.Dropped += status.Dropped
 				}
 			default:
 				continue
