@@ -38,6 +38,9 @@ type Env struct {
 	// ICEServers go to every PeerConnection.
 	ICEServers []webrtc.ICEServer
 	Logger     *slog.Logger
+	// OwnFeeds are the VideoRoom publishers of this daemon's send bridges,
+	// which recv bridges following a whole room skip; nil is empty.
+	OwnFeeds *OwnFeeds
 }
 
 // Status is a snapshot of a bridge for the API and the logs.

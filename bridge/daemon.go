@@ -37,7 +37,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	env := &Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log}
+	env := &Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log, OwnFeeds: &OwnFeeds{}}
 	var bridges []*Bridge
 	for i := range cfg.Bridges {
 		b, err := New(&cfg.Bridges[i], env)

@@ -49,7 +49,7 @@ func newRecv(b *Bridge) (*recv, error) {
 // newPlugin returns the plugin-specific part of the bridge.
 func (r *recv) newPlugin() recvPlugin {
 	if r.b.cfg.Plugin == config.PluginVideoRoom {
-		return newVideoRoomPlugin(r.b.cfg)
+		return newVideoRoomPlugin(r.b.cfg, r.b.env.OwnFeeds)
 	}
 	return streamingPlugin{cfg: r.b.cfg}
 }
@@ -416,7 +416,26 @@ func (s streamingPlugin) offer(ctx context.Context, h *janus.Handle) (*janus.JSE
 }
 
 func (s streamingPlugin) start(ctx context.Context, h *janus.Handle, answer *janus.JSEP) error {
-	return janus.StreamingStart(ctx, h, answer)
+	if err := janus.StreamingStart(ctx, h, answer); err != nil {
+		return err
+	}
+	if c := s.configure(); c != nil {
+		// Janus 1.1.2's watch takes no substream: a configure picks it.
+		if err := janus.StreamingConfigure(ctx, h, *c); err != nil {
+			return fmt.Errorf("substream: %w", err)
+		}
+	}
+	return nil
+}
+
+// configure is the configure request that picks the configured simulcast
+// substream on every stream of the mountpoint (Janus ignores it on streams
+// without simulcast); nil without substream.
+func (s streamingPlugin) configure() *janus.StreamingConfigureRequest {
+	if s.cfg.Substream == nil {
+		return nil
+	}
+	return &janus.StreamingConfigureRequest{Substream: s.cfg.Substream}
 }
 
 func (s streamingPlugin) restart(ctx context.Context, h *janus.Handle) (*janus.JSEP, error) {

@@ -20,6 +20,7 @@ var errNoPublisher = errors.New("no publisher to record in the room")
 type videoRoomPlugin struct {
 	cfg  *config.Bridge
 	room janus.ID
+	own  *OwnFeeds // skipped by feeds = "all" unless include_own
 	// mids maps the subscription's mids to their publishers, from the
 	// layout Janus sends with each offer.
 	mids map[string]feedInfo
@@ -27,8 +28,8 @@ type videoRoomPlugin struct {
 	subscribed map[janus.ID]bool
 }
 
-func newVideoRoomPlugin(cfg *config.Bridge) *videoRoomPlugin {
-	return &videoRoomPlugin{cfg: cfg, room: JanusID(cfg.Room), mids: map[string]feedInfo{}, subscribed: map[janus.ID]bool{}}
+func newVideoRoomPlugin(cfg *config.Bridge, own *OwnFeeds) *videoRoomPlugin {
+	return &videoRoomPlugin{cfg: cfg, room: JanusID(cfg.Room), own: own, mids: map[string]feedInfo{}, subscribed: map[janus.ID]bool{}}
 }
 
 // wanted lists the publishers of the room that the bridge records.
@@ -37,17 +38,32 @@ func (v *videoRoomPlugin) wanted(ctx context.Context, h *janus.Handle) ([]janus.
 	if err != nil {
 		return nil, err
 	}
+	return v.pick(parts), nil
+}
+
+// pick chooses among the participants of the room the publishers that the
+// bridge records: the configured feeds, or with feeds = "all" every
+// publisher but this daemon's own (unless include_own).
+func (v *videoRoomPlugin) pick(parts []janus.VideoRoomParticipant) []janus.ID {
 	var ids []janus.ID
 	for _, p := range parts {
-		if !p.Publisher {
-			continue
+		switch {
+		case !p.Publisher:
+		case v.cfg.Feeds.All:
+			if v.cfg.IncludeOwn || !v.own.Has(v.room, p.ID) {
+				ids = append(ids, p.ID)
+			}
+		case slices.ContainsFunc(v.cfg.Feeds.IDs, func(id config.ID) bool { return JanusID(id) == p.ID }):
+			ids = append(ids, p.ID)
 		}
-		if !v.cfg.Feeds.All && !slices.ContainsFunc(v.cfg.Feeds.IDs, func(id config.ID) bool { return JanusID(id) == p.ID }) {
-			continue
-		}
-		ids = append(ids, p.ID)
 	}
-	return ids, nil
+	return ids
+}
+
+// stream addresses all the streams of publisher id in a subscription, with
+// the configured simulcast substream.
+func (v *videoRoomPlugin) stream(id janus.ID) janus.VideoRoomStream {
+	return janus.VideoRoomStream{Feed: id, Substream: v.cfg.Substream}
 }
 
 func (v *videoRoomPlugin) offer(ctx context.Context, h *janus.Handle) (*janus.JSEP, error) {
@@ -60,7 +76,7 @@ func (v *videoRoomPlugin) offer(ctx context.Context, h *janus.Handle) (*janus.JS
 	}
 	streams := make([]janus.VideoRoomStream, len(ids))
 	for i, id := range ids {
-		streams[i] = janus.VideoRoomStream{Feed: id}
+		streams[i] = v.stream(id)
 	}
 	offer, att, err := janus.VideoRoomJoinSubscriber(ctx, h, v.room, v.cfg.Pin, streams, 0)
 	if err != nil {
@@ -97,7 +113,7 @@ func (v *videoRoomPlugin) poll(ctx context.Context, h *janus.Handle) (*janus.JSE
 	var add []janus.VideoRoomStream
 	for _, id := range ids {
 		if !v.subscribed[id] {
-			add = append(add, janus.VideoRoomStream{Feed: id})
+			add = append(add, v.stream(id))
 		}
 	}
 	if len(add) == 0 {

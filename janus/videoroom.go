@@ -98,10 +98,13 @@ type VideoRoomAttached struct {
 // VideoRoomStream addresses publisher streams in subscribe and unsubscribe
 // lists: Feed alone means all the streams of that publisher, Feed and MID
 // one stream. SubMID (unsubscribe only) addresses the subscriber's m-line.
+// Substream (subscribe only, nil to omit) picks the simulcast substream
+// (0-2, lowest to highest) of the video streams addressed.
 type VideoRoomStream struct {
-	Feed   ID
-	MID    string
-	SubMID string
+	Feed      ID
+	MID       string
+	SubMID    string
+	Substream *int
 }
 
 // VideoRoomDescription labels a published stream (e.g. "camera").
@@ -494,6 +497,9 @@ func streamList(streams []VideoRoomStream) []map[string]any {
 		}
 		setStr(m, "mid", s.MID)
 		setStr(m, "sub_mid", s.SubMID)
+		if s.Substream != nil {
+			m["substream"] = *s.Substream
+		}
 		out = append(out, m)
 	}
 	return out
