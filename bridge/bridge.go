@@ -89,7 +89,7 @@ func New(cfg *config.Bridge, env *Env) (*Bridge, error) {
 
 // Supported says whether this build can run cfg, naming what it cannot.
 func Supported(cfg *config.Bridge) error {
-	if cfg.Direction() != "recv" || cfg.Plugin != config.PluginStreaming && cfg.Plugin != config.PluginVideoRoom {
+	if cfg.Direction() != "recv" || cfg.Plugin == config.PluginEchoTest {
 		return fmt.Errorf("%s %s bridges are not supported yet", cfg.Plugin, cfg.Direction())
 	}
 	for i, s := range cfg.Sinks {

@@ -48,8 +48,11 @@ func newRecv(b *Bridge) (*recv, error) {
 
 // newPlugin returns the plugin-specific part of the bridge.
 func (r *recv) newPlugin() recvPlugin {
-	if r.b.cfg.Plugin == config.PluginVideoRoom {
+	switch r.b.cfg.Plugin {
+	case config.PluginVideoRoom:
 		return newVideoRoomPlugin(r.b.cfg, r.b.env.OwnFeeds)
+	case config.PluginAudioBridge:
+		return audioBridgePlugin{cfg: r.b.cfg}
 	}
 	return streamingPlugin{cfg: r.b.cfg}
 }

@@ -29,6 +29,27 @@ type AudioBridgeJoinRequest struct {
 	// answer it with AudioBridgeConfigure). By default the client offers,
 	// with AudioBridgeConfigure after the join.
 	GenerateOffer bool
+	// RTP, when set, joins as a plain RTP participant instead of over
+	// WebRTC (the room needs allow_rtp_participants): Janus answers with
+	// the address to send the participant's audio to
+	// (AudioBridgeJoined.RTP) and sends the mix to RTP.IP:RTP.Port, if
+	// given, once it has received a first packet.
+	RTP *AudioBridgeRTP
+}
+
+// AudioBridgeRTP describes one side of a plain RTP participant: in a join,
+// where the participant wants the mix sent (IP and Port, both optional) and
+// the Opus payload type it sends (0: Janus's default, 100); in
+// AudioBridgeJoined, where Janus expects the participant's audio.
+type AudioBridgeRTP struct {
+	IP          string `json:"ip,omitempty"`
+	Port        int    `json:"port,omitempty"`
+	PayloadType int    `json:"payload_type,omitempty"`
+	// AudioLevelExt is the id of the audio level RTP header extension the
+	// participant sends, 0 for none (join only).
+	AudioLevelExt int `json:"audiolevel_ext,omitempty"`
+	// FEC enables Opus in-band FEC in the mix sent (join only).
+	FEC bool `json:"fec,omitempty"`
 }
 
 // AudioBridgeParticipant is a participant of an AudioBridge room.
@@ -51,6 +72,8 @@ type AudioBridgeJoined struct {
 	Participants []AudioBridgeParticipant
 	// JSEP is Janus's offer when the join asked for GenerateOffer.
 	JSEP *JSEP
+	// RTP is where Janus expects a plain RTP participant's audio.
+	RTP *AudioBridgeRTP
 }
 
 // AudioBridgeConfigureRequest holds the settings of an AudioBridge
@@ -92,6 +115,8 @@ type AudioBridgeEvent struct {
 	Leaving      ID     // another participant left
 	Kicked       ID     // another participant was kicked
 	Result       string // "ok" in the reply to configure
+	// RTP is Janus's side of a plain RTP participant (joined).
+	RTP *AudioBridgeRTP
 	// ErrorCode and Error are set when the event reports a plugin error.
 	ErrorCode int
 	Error     string
@@ -112,6 +137,7 @@ func ParseAudioBridgeEvent(m *Message) (*AudioBridgeEvent, error) {
 		Leaving      ID                       `json:"leaving"`
 		Kicked       ID                       `json:"kicked"`
 		Result       json.RawMessage          `json:"result"`
+		RTP          *AudioBridgeRTP          `json:"rtp"`
 		ErrorCode    int                      `json:"error_code"`
 		Error        string                   `json:"error"`
 	}
@@ -120,7 +146,7 @@ func ParseAudioBridgeEvent(m *Message) (*AudioBridgeEvent, error) {
 	}
 	e := &AudioBridgeEvent{
 		AudioBridge: r.AudioBridge, Room: r.Room, ID: r.ID, Participants: r.Participants,
-		Leaving: r.Leaving, Kicked: r.Kicked, ErrorCode: r.ErrorCode, Error: r.Error, JSEP: m.JSEP,
+		Leaving: r.Leaving, Kicked: r.Kicked, ErrorCode: r.ErrorCode, Error: r.Error, JSEP: m.JSEP, RTP: r.RTP,
 	}
 	// "result" is "ok" for configure; some notifications carry an object.
 	if len(r.Result) > 0 && r.Result[0] == '"' {
@@ -165,6 +191,9 @@ func buildAudioBridgeJoin(room ID, j AudioBridgeJoinRequest) map[string]any {
 	if j.GenerateOffer {
 		b["generate_offer"] = true
 	}
+	if j.RTP != nil {
+		b["rtp"] = j.RTP
+	}
 	return b
 }
 
@@ -176,7 +205,7 @@ func parseAudioBridgeJoined(m *Message, offer bool) (*AudioBridgeJoined, error) 
 	if e.AudioBridge != "joined" {
 		return nil, fmt.Errorf("janus: audiobridge join: unexpected %q event", e.AudioBridge)
 	}
-	j := &AudioBridgeJoined{Room: e.Room, ID: e.ID, Participants: e.Participants}
+	j := &AudioBridgeJoined{Room: e.Room, ID: e.ID, Participants: e.Participants, RTP: e.RTP}
 	if offer {
 		if j.JSEP, err = wantJSEP(PluginAudioBridge, "join", "offer", e.JSEP); err != nil {
 			return nil, err

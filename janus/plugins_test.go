@@ -226,6 +226,10 @@ func TestPluginRequestBodies(t *testing.T) {
 		{"audiobridge join full", buildAudioBridgeJoin(StrID("conf"), AudioBridgeJoinRequest{
 			ID: NumID(42), Display: "bridge", Pin: "p", Token: "t", Muted: true, Codec: "pcmu", GenerateOffer: true,
 		}), `{"request":"join","room":"conf","id":42,"display":"bridge","pin":"p","token":"t","muted":true,"codec":"pcmu","generate_offer":true}`},
+		{"audiobridge join rtp", buildAudioBridgeJoin(NumID(5678), AudioBridgeJoinRequest{RTP: &AudioBridgeRTP{PayloadType: 111}}),
+			`{"request":"join","room":5678,"muted":false,"rtp":{"payload_type":111}}`},
+		{"audiobridge join rtp full", buildAudioBridgeJoin(NumID(5678), AudioBridgeJoinRequest{RTP: &AudioBridgeRTP{IP: "10.0.0.1", Port: 5004, PayloadType: 111, AudioLevelExt: 1, FEC: true}}),
+			`{"request":"join","room":5678,"muted":false,"rtp":{"ip":"10.0.0.1","port":5004,"payload_type":111,"audiolevel_ext":1,"fec":true}}`},
 		{"audiobridge configure", buildAudioBridgeConfigure(AudioBridgeConfigureRequest{}), `{"request":"configure"}`},
 		{"audiobridge configure full", buildAudioBridgeConfigure(AudioBridgeConfigureRequest{
 			Muted: ptrOf(false), Display: "x", Bitrate: 32000, GenerateOffer: true, Update: true,
@@ -499,6 +503,14 @@ func TestVideoRoomReplies(t *testing.T) {
 	t.Run("joined string ids", func(t *testing.T) {
 		got, err := parseVideoRoomJoined(pluginEvent(PluginVideoRoom, `{"videoroom":"joined","room":"lobby","id":"me","private_id":7,"publishers":[]}`, nil))
 		if err != nil || got.Room != StrID("lobby") || got.ID != StrID("me") || got.PrivateID != 7 {
+			t.Errorf("got %+v, %v", got, err)
+		}
+	})
+
+	t.Run("joined as plain RTP participant", func(t *testing.T) {
+		got, err := parseAudioBridgeJoined(pluginEvent(PluginAudioBridge, `{"audiobridge":"joined","room":5678,"id":42,"participants":[],
+			"rtp":{"ip":"127.0.0.2","port":30012,"payload_type":111}}`, nil), false)
+		if err != nil || got.RTP == nil || *got.RTP != (AudioBridgeRTP{IP: "127.0.0.2", Port: 30012, PayloadType: 111}) {
 			t.Errorf("got %+v, %v", got, err)
 		}
 	})
