@@ -41,6 +41,9 @@ type Env struct {
 	// OwnFeeds are the VideoRoom publishers of this daemon's send bridges,
 	// which recv bridges following a whole room skip; nil is empty.
 	OwnFeeds *OwnFeeds
+	// Feedback is the NACK counter given to the API (WebRTCOptions.Feedback);
+	// nil: TrackStats.NACKs stays 0.
+	Feedback *janus.FeedbackCounter
 }
 
 // Status is a snapshot of a bridge for the API and the logs.

@@ -29,6 +29,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	wo := WebRTCOptions(cfg.WebRTC)
 	wo.Logger = log.With("component", "pion")
+	wo.Feedback = &janus.FeedbackCounter{}
 	api, err := janus.NewAPI(wo)
 	if err != nil {
 		return err
@@ -37,7 +38,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	env := &Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log, OwnFeeds: &OwnFeeds{}}
+	env := &Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log, OwnFeeds: &OwnFeeds{}, Feedback: wo.Feedback}
 	var bridges []*Bridge
 	for i := range cfg.Bridges {
 		b, err := New(&cfg.Bridges[i], env)

@@ -263,6 +263,9 @@ func (r *recv) onTrack(tr *webrtc.TrackRemote, recvr *webrtc.RTPReceiver) {
 	}
 	if t != nil {
 		t.ssrc = uint32(tr.SSRC())
+		if fb := r.b.env.Feedback; fb != nil {
+			fb.CountNACKs(r.pc, t.ssrc, &t.stats.NACKs)
+		}
 	}
 	r.mu.Unlock()
 	if t == nil {

@@ -11,7 +11,8 @@ type TrackStats struct {
 	Bytes   atomic.Uint64
 	// Lost counts packets never recovered (declared lost by the framer).
 	Lost atomic.Uint64
-	// NACKs counts the negative acknowledgements we sent.
+	// NACKs counts the packets our NACKs asked Janus to resend (a packet
+	// asked for twice counts twice), as Janus counts the NACKs it receives.
 	NACKs atomic.Uint64
 	// PLIs counts the keyframe requests we sent.
 	PLIs atomic.Uint64

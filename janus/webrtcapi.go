@@ -53,6 +53,8 @@ type WebRTCOptions struct {
 	// Logger receives pion's log lines (scope in the "pion" attribute, pion's
 	// trace level below slog.LevelDebug); nil discards them.
 	Logger *slog.Logger
+	// Feedback, when set, counts the NACKs the PeerConnections send.
+	Feedback *FeedbackCounter
 }
 
 // Validate checks o. Errors name the configuration key, as in the [webrtc]
@@ -166,7 +168,7 @@ func NewAPI(o WebRTCOptions) (*webrtc.API, error) {
 		return nil, fmt.Errorf("janus: webrtc codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
-	if err := registerInterceptors(m, ir); err != nil {
+	if err := registerInterceptors(m, ir, o.Feedback); err != nil {
 		return nil, fmt.Errorf("janus: webrtc interceptors: %w", err)
 	}
 	se, err := settingEngine(o)
@@ -260,7 +262,13 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 //   - intervalpli: the bridge asks for keyframes itself (when a sink or a
 //     segment starts, or on its keyframe_interval), not on a blind timer.
 //   - REMB (goog-remb): no bandwidth estimator to feed it.
-func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry) error {
+func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry, feedback *FeedbackCounter) error {
+	// NACK counter (when asked for): first, so that the NACK generator
+	// writes through it. A type switch per RTCP packet written, a few a
+	// second; nothing on the RTP path.
+	if feedback != nil {
+		r.Add(feedback)
+	}
 	// NACK generator (receive side): asks Janus to resend lost video packets
 	// from its retransmission buffer; a lost packet costs a broken frame
 	// until the next keyframe otherwise. NACK responder (send side): keeps
