@@ -44,6 +44,8 @@ type Env struct {
 	// Feedback is the NACK counter given to the API (WebRTCOptions.Feedback);
 	// nil: TrackStats.NACKs stays 0.
 	Feedback *janus.FeedbackCounter
+
+	link *linkState // the session's connection, followed by a Daemon; nil: not followed
 }
 
 // Status is a snapshot of a bridge for the API and the logs.
@@ -54,6 +56,7 @@ type Status struct {
 	State     string    `json:"state"`
 	Since     time.Time `json:"since"`
 	LastError string    `json:"last_error,omitempty"`
+	Server    string    `json:"server,omitempty"`
 	SessionID uint64    `json:"session_id,omitempty"`
 	HandleID  uint64    `json:"handle_id,omitempty"`
 }
@@ -74,6 +77,10 @@ type Bridge struct {
 	iceRestart chan struct{}
 
 	rx atomic.Pointer[recv] // the outputs, once Run has built them (Stats)
+
+	// iceRestarts and renegotiations count the bridge's ICE restarts and
+	// its renegotiations after the first negotiation (Stats).
+	iceRestarts, renegotiations atomic.Uint64
 }
 
 // New checks that this build can run cfg and prepares it; Run starts it.
@@ -106,15 +113,29 @@ func Supported(cfg *config.Bridge) error {
 // Name returns the bridge's configured name.
 func (b *Bridge) Name() string { return b.cfg.Name }
 
-// Status returns a snapshot of the bridge's state.
+// Config returns a copy of the bridge's configuration.
+func (b *Bridge) Config() config.Bridge { return *b.cfg }
+
+// Status returns a snapshot of the bridge's state. While the Janus
+// session's transport is lost (followed by a Daemon), a bridge that was up
+// or negotiating reports reconnecting.
 func (b *Bridge) Status() Status {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return Status{
+	st := Status{
 		Name: b.cfg.Name, Plugin: b.cfg.Plugin, Direction: b.cfg.Direction(),
 		State: b.state, Since: b.since, LastError: b.lastError,
-		SessionID: b.env.Session.ID(), HandleID: b.handleID,
+		Server: b.env.Session.Server(), SessionID: b.env.Session.ID(), HandleID: b.handleID,
 	}
+	b.mu.Unlock()
+	if b.env.link != nil && (st.State == StateUp || st.State == StateNegotiating) {
+		if lost := b.env.link.lostAt.Load(); lost != 0 {
+			st.State, st.LastError = StateReconnecting, "janus transport lost"
+			if t := time.Unix(0, lost); t.After(st.Since) {
+				st.Since = t
+			}
+		}
+	}
+	return st
 }
 
 func (b *Bridge) setState(state string, err error) {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -16,78 +18,411 @@ import (
 
 // Run runs every bridge of cfg on one Janus session until ctx ends, then
 // stops them within the configured shutdown_timeout: files finalised,
-// handles detached, the session destroyed.
+// handles detached, the session destroyed. It is Start, then Close when ctx
+// ends.
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	var errs []error
-	for i := range cfg.Bridges {
-		if err := Supported(&cfg.Bridges[i]); err != nil {
-			errs = append(errs, fmt.Errorf("bridge[%d] %q: %w", i, cfg.Bridges[i].Name, err))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
+	d, err := Start(ctx, cfg, log)
+	if err != nil {
 		return err
+	}
+	<-ctx.Done()
+	return d.Close()
+}
+
+// ErrUnknownBridge is returned for a bridge name the configuration does not
+// have.
+var ErrUnknownBridge = errors.New("no such bridge")
+
+// Daemon owns the Janus session of a configuration and runs its bridges on
+// it. Single bridges can be stopped, started again and replaced (Reload)
+// while the others run untouched, on the same session and handles. Its
+// methods are safe for concurrent use.
+type Daemon struct {
+	log     *slog.Logger
+	session *janus.Session
+	env     *Env
+
+	reconnects atomic.Uint64 // transport reconnections (claimed or re-created)
+	eventsWG   sync.WaitGroup
+
+	// ops serialises the operations that start or stop bridges (StopBridge,
+	// StartBridge, Reload, Close); mu guards the fields below, held only
+	// briefly so that readers never wait for a bridge to stop.
+	ops     sync.Mutex
+	mu      sync.Mutex
+	cfg     *config.Config
+	bridges []*slot // in configuration order
+	closed  bool
+}
+
+// slot is one configured bridge and its current run.
+type slot struct {
+	b      *Bridge
+	cancel context.CancelFunc
+	done   chan struct{} // closed when b.Run has returned
+}
+
+// running reports whether the slot's bridge is still running.
+func (s *slot) running() bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Start checks that this build can run every bridge of cfg, connects to
+// Janus (retrying with backoff while no server answers, until ctx ends),
+// and starts every bridge. Close stops them.
+func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Daemon, error) {
+	if err := supportedAll(cfg); err != nil {
+		return nil, err
 	}
 	wo := WebRTCOptions(cfg.WebRTC)
 	wo.Logger = log.With("component", "pion")
 	wo.Feedback = &janus.FeedbackCounter{}
 	api, err := janus.NewAPI(wo)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("daemon: %w", err)
 	}
 	session, err := connect(ctx, cfg, log)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("daemon: connecting to Janus: %w", err)
 	}
-	env := &Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log, OwnFeeds: &OwnFeeds{}, Feedback: wo.Feedback}
-	var bridges []*Bridge
+	d := &Daemon{
+		log:     log,
+		session: session,
+		env: &Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log,
+			OwnFeeds: &OwnFeeds{}, Feedback: wo.Feedback, link: &linkState{}},
+		cfg:     cfg,
+	}
+	d.eventsWG.Add(1)
+	go d.watchSession()
+	d.mu.Lock()
 	for i := range cfg.Bridges {
-		b, err := New(&cfg.Bridges[i], env)
-		if err != nil {
-			return err
+		s, err := d.startBridge(&cfg.Bridges[i])
+		if err != nil { // Supported passed: New cannot fail
+			d.mu.Unlock()
+			d.Close()
+			return nil, err
 		}
-		bridges = append(bridges, b)
+		d.bridges = append(d.bridges, s)
 	}
-	var bridgesWG, eventsWG sync.WaitGroup
-	for _, b := range bridges {
-		bridgesWG.Add(1)
-		go func() {
-			defer bridgesWG.Done()
-			if err := b.Run(ctx); err != nil {
-				log.Error("bridge ended", "bridge", b.Name(), "err", err)
-			}
-		}()
+	d.mu.Unlock()
+	log.Info("janusbridge running", "bridges", len(cfg.Bridges), "server", session.Server(), "session", session.ID())
+	return d, nil
+}
+
+// supportedAll says whether this build can run every bridge of cfg.
+func supportedAll(cfg *config.Config) error {
+	var errs []error
+	for i := range cfg.Bridges {
+		if err := Supported(&cfg.Bridges[i]); err != nil {
+			errs = append(errs, fmt.Errorf("bridge[%d] %q: %w", i, cfg.Bridges[i].Name, err))
+		}
 	}
-	eventsWG.Add(1)
+	return errors.Join(errs...)
+}
+
+// watchSession follows the session's connection: the bridges' reported
+// state while the transport is lost, and the reconnection count.
+func (d *Daemon) watchSession() {
+	defer d.eventsWG.Done()
+	for ev := range d.session.Events() {
+		switch ev.Kind {
+		case janus.Disconnected:
+			d.env.link.lostAt.Store(time.Now().UnixNano())
+			d.log.Warn("janus session disconnected", "server", ev.Server, "session", ev.SessionID, "err", ev.Err)
+		default:
+			d.reconnects.Add(1)
+			d.env.link.lostAt.Store(0)
+			d.log.Info("janus session "+ev.Kind.String(), "server", ev.Server, "session", ev.SessionID)
+		}
+	}
+}
+
+// startBridge creates and runs the bridge of cfg. d.mu is held.
+func (d *Daemon) startBridge(cfg *config.Bridge) (*slot, error) {
+	b, err := New(cfg, d.env)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: bridge %q: %w", cfg.Name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &slot{b: b, cancel: cancel, done: make(chan struct{})}
 	go func() {
-		defer eventsWG.Done()
-		for ev := range session.Events() {
-			log.Info("janus session "+ev.Kind.String(), "server", ev.Server, "session", ev.SessionID)
+		defer close(s.done)
+		if err := b.Run(ctx); err != nil {
+			b.log.Error("bridge ended", "err", err)
 		}
 	}()
-	log.Info("janusbridge running", "bridges", len(bridges), "server", session.Server())
-	<-ctx.Done()
+	return s, nil
+}
 
-	timeout := time.Duration(cfg.Defaults.ShutdownTimeout)
-	log.Info("stopping", "timeout", timeout)
+// stopSlots stops the bridges of slots at once and waits until they have
+// finalised their outputs, at most timeout. It returns the names of those
+// still running then.
+func stopSlots(slots []*slot, timeout time.Duration) []string {
+	for _, s := range slots {
+		s.cancel()
+	}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	var late []string
+	for _, s := range slots {
+		select {
+		case <-s.done:
+		case <-deadline.C:
+			deadline.Reset(0) // expired: the rest are only checked
+			late = append(late, s.b.Name())
+		}
+	}
+	return late
+}
+
+func (d *Daemon) shutdownTimeout() time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return time.Duration(d.cfg.Defaults.ShutdownTimeout)
+}
+
+// Close stops every bridge within the configured shutdown_timeout (files
+// finalised, handles detached), then destroys the Janus session. It returns
+// an error naming the bridges that did not stop in time.
+func (d *Daemon) Close() error {
+	d.ops.Lock()
+	defer d.ops.Unlock()
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	slots := d.bridges
+	timeout := time.Duration(d.cfg.Defaults.ShutdownTimeout)
+	d.mu.Unlock()
+
+	d.log.Info("stopping", "timeout", timeout)
 	deadline := time.Now().Add(timeout)
-	stopped := make(chan struct{})
-	go func() { bridgesWG.Wait(); close(stopped) }()
-	err = nil
-	select {
-	case <-stopped:
-	case <-time.After(timeout):
-		err = fmt.Errorf("bridges did not stop within shutdown_timeout %v", timeout)
+	var err error
+	if late := stopSlots(slots, timeout); len(late) > 0 {
+		err = fmt.Errorf("daemon: bridges %q did not stop within shutdown_timeout %v", late, timeout)
 	}
 	if time.Until(deadline) < time.Second {
 		deadline = time.Now().Add(time.Second) // room to say goodbye to Janus
 	}
 	closeCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if cerr := session.Close(closeCtx); cerr != nil {
-		log.Warn("closing the Janus session", "err", cerr)
+	if cerr := d.session.Close(closeCtx); cerr != nil {
+		d.log.Warn("closing the Janus session", "err", cerr)
 	}
-	eventsWG.Wait()
+	d.eventsWG.Wait()
 	return err
+}
+
+// Bridges returns the configured bridges in configuration order, running or
+// not.
+func (d *Daemon) Bridges() []*Bridge {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]*Bridge, len(d.bridges))
+	for i, s := range d.bridges {
+		out[i] = s.b
+	}
+	return out
+}
+
+// Bridge returns the bridge called name, or nil.
+func (d *Daemon) Bridge(name string) *Bridge {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s := d.slotLocked(name); s != nil {
+		return s.b
+	}
+	return nil
+}
+
+func (d *Daemon) slotLocked(name string) *slot {
+	for _, s := range d.bridges {
+		if s.b.Name() == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// JanusConnected reports whether the session's transport is up.
+func (d *Daemon) JanusConnected() bool { return d.env.link.lostAt.Load() == 0 }
+
+// JanusServer returns the Janus server in use.
+func (d *Daemon) JanusServer() string { return d.session.Server() }
+
+// JanusReconnects counts the session's reconnections (claimed or
+// re-created) since Start.
+func (d *Daemon) JanusReconnects() uint64 { return d.reconnects.Load() }
+
+// StopBridge stops the bridge called name and waits until it has finalised
+// its outputs (at most shutdown_timeout). The bridge stays listed, in state
+// stopped, until StartBridge or a Reload. Stopping a stopped bridge does
+// nothing.
+func (d *Daemon) StopBridge(name string) error {
+	d.ops.Lock()
+	defer d.ops.Unlock()
+	d.mu.Lock()
+	s := d.slotLocked(name)
+	closed := d.closed
+	d.mu.Unlock()
+	if s == nil || closed {
+		return fmt.Errorf("daemon: stop %q: %w", name, ErrUnknownBridge)
+	}
+	if late := stopSlots([]*slot{s}, d.shutdownTimeout()); len(late) > 0 {
+		return fmt.Errorf("daemon: bridge %q did not stop within shutdown_timeout", name)
+	}
+	return nil
+}
+
+// StartBridge starts the bridge called name again after StopBridge (or after
+// it ended by itself), as a new run of its configuration. Starting a running
+// bridge does nothing.
+func (d *Daemon) StartBridge(name string) error {
+	d.ops.Lock()
+	defer d.ops.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.slotLocked(name)
+	if s == nil || d.closed {
+		return fmt.Errorf("daemon: start %q: %w", name, ErrUnknownBridge)
+	}
+	if s.running() {
+		return nil
+	}
+	ns, err := d.startBridge(s.b.cfg)
+	if err != nil {
+		return err
+	}
+	*s = *ns
+	return nil
+}
+
+// ReloadResult says what a Reload did, by bridge name.
+type ReloadResult struct {
+	// Unchanged bridges kept running untouched (same handle).
+	Unchanged []string `json:"unchanged"`
+	// Added bridges were started.
+	Added []string `json:"added"`
+	// Removed bridges were stopped.
+	Removed []string `json:"removed"`
+	// Restarted bridges had a changed configuration: stopped, then started
+	// with the new one. Stopped bridges whose configuration did not change
+	// are started again too (the file is re-applied).
+	Restarted []string `json:"restarted"`
+}
+
+// Reload applies a new configuration: bridges whose configuration is
+// unchanged keep running untouched; removed ones are stopped cleanly; added
+// ones are started; changed ones are restarted with their new
+// configuration. The [janus], [webrtc] and [control] sections cannot change
+// on a reload (the session and the listener would go): a cfg that changes
+// them, or that has a bridge this build cannot run, is refused whole and
+// the running bridges are left alone.
+func (d *Daemon) Reload(cfg *config.Config) (ReloadResult, error) {
+	var res ReloadResult
+	d.ops.Lock()
+	defer d.ops.Unlock()
+	d.mu.Lock()
+	old := d.cfg
+	closed := d.closed
+	d.mu.Unlock()
+	if closed {
+		return res, errors.New("daemon: reload: stopping")
+	}
+	if err := fixedSections(old, cfg); err != nil {
+		return res, fmt.Errorf("reload refused: %w", err)
+	}
+	if err := supportedAll(cfg); err != nil {
+		return res, fmt.Errorf("reload refused: %w", err)
+	}
+
+	d.mu.Lock()
+	current := map[string]*slot{}
+	for _, s := range d.bridges {
+		current[s.b.Name()] = s
+	}
+	d.mu.Unlock()
+	// First stop what goes away or changes, all at once, then start.
+	var stop []*slot
+	keep := map[string]bool{}
+	for i := range cfg.Bridges {
+		nb := &cfg.Bridges[i]
+		s, ok := current[nb.Name]
+		if !ok {
+			continue
+		}
+		keep[nb.Name] = true
+		if !reflect.DeepEqual(s.b.cfg, nb) {
+			stop = append(stop, s)
+		}
+	}
+	for _, s := range d.Bridges() {
+		if !keep[s.Name()] {
+			stop = append(stop, current[s.Name()])
+			res.Removed = append(res.Removed, s.Name())
+		}
+	}
+	timeout := time.Duration(cfg.Defaults.ShutdownTimeout)
+	if late := stopSlots(stop, timeout); len(late) > 0 {
+		d.log.Warn("reload: bridges did not stop within shutdown_timeout", "bridges", late)
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var slots []*slot
+	var errs []error
+	for i := range cfg.Bridges {
+		nb := &cfg.Bridges[i]
+		s, ok := current[nb.Name]
+		switch {
+		case ok && reflect.DeepEqual(s.b.cfg, nb) && s.running():
+			res.Unchanged = append(res.Unchanged, nb.Name)
+			slots = append(slots, s)
+			continue
+		case ok:
+			res.Restarted = append(res.Restarted, nb.Name)
+		default:
+			res.Added = append(res.Added, nb.Name)
+		}
+		ns, err := d.startBridge(nb)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		slots = append(slots, ns)
+	}
+	d.bridges, d.cfg = slots, cfg
+	d.log.Info("configuration reloaded", "unchanged", res.Unchanged, "added", res.Added,
+		"removed", res.Removed, "restarted", res.Restarted)
+	return res, errors.Join(errs...)
+}
+
+// fixedSections refuses a change of the sections a reload cannot apply.
+func fixedSections(old, cfg *config.Config) error {
+	var errs []error
+	if !reflect.DeepEqual(old.Janus, cfg.Janus) {
+		errs = append(errs, errors.New("[janus] changed: restart janusbridge to apply it"))
+	}
+	if !reflect.DeepEqual(old.WebRTC, cfg.WebRTC) {
+		errs = append(errs, errors.New("[webrtc] changed: restart janusbridge to apply it"))
+	}
+	if !reflect.DeepEqual(old.Control, cfg.Control) {
+		errs = append(errs, errors.New("[control] changed: restart janusbridge to apply it"))
+	}
+	return errors.Join(errs...)
+}
+
+// linkState is the Janus session's connection as the bridges report it.
+type linkState struct {
+	// lostAt is when the transport was lost (Unix ns), 0 while connected.
+	lostAt atomic.Int64
 }
 
 // connect creates the daemon's session, retrying with backoff while no

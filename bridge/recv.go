@@ -142,6 +142,7 @@ func (r *recv) session(ctx context.Context) error {
 				if m.JSEP != nil && m.JSEP.Type == "offer" {
 					// Janus renegotiates (streams changed, or its own ICE
 					// restart).
+					b.renegotiations.Add(1)
 					if err := r.answer(ctx, p, h, plugin, m.JSEP); err != nil {
 						return fmt.Errorf("renegotiation: %w", err)
 					}
@@ -153,11 +154,13 @@ func (r *recv) session(ctx context.Context) error {
 				return err
 			}
 			if offer != nil {
+				b.renegotiations.Add(1)
 				if err := r.answer(ctx, p, h, plugin, offer); err != nil {
 					return fmt.Errorf("subscription update: %w", err)
 				}
 			}
 		case <-iceFailed:
+			b.iceRestarts.Add(1)
 			b.log.Warn("ICE restart: asking Janus for a restart offer")
 			offer, err := plugin.restart(ctx, h)
 			if err != nil {

@@ -20,6 +20,11 @@ type BridgeStats struct {
 	Tracks []TrackSnapshot `json:"tracks"`
 	// Sinks are the outputs' sinks, by feed, then in configuration order.
 	Sinks []SinkSnapshot `json:"sinks"`
+	// ICERestarts counts the bridge's ICE restarts (on ICE failure or
+	// asked through RestartICE); Renegotiations its renegotiations after
+	// the first negotiation (Janus's new offers, subscription updates).
+	ICERestarts    uint64 `json:"ice_restarts"`
+	Renegotiations uint64 `json:"renegotiations"`
 }
 
 // TrackSnapshot is a copy of one track's TrackStats, with the track's
@@ -72,11 +77,11 @@ type fileStatuser interface{ Status() sinks.FileStatus }
 // any goroutine at any time; it is empty before Run has built the bridge's
 // outputs and after Run has finalised them.
 func (b *Bridge) Stats() BridgeStats {
+	st := BridgeStats{ICERestarts: b.iceRestarts.Load(), Renegotiations: b.renegotiations.Load()}
 	r := b.rx.Load()
 	if r == nil {
-		return BridgeStats{}
+		return st
 	}
-	var st BridgeStats
 	r.mu.Lock()
 	outs := make([]*output, 0, len(r.outputs))
 	for _, out := range r.outputs {

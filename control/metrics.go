@@ -1,0 +1,145 @@
+package control
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/janusbridge/janusbridge/bridge"
+)
+
+// The metrics of SPEC §7. Track counters carry direction "in" for the
+// tracks a bridge receives from Janus and "out" for those it sends; the
+// RTCP counters' direction is their track's.
+var (
+	descUp = prometheus.NewDesc("janusbridge_bridge_up",
+		"1 while the bridge is up, else 0.", []string{"bridge"}, nil)
+	descState = prometheus.NewDesc("janusbridge_bridge_state",
+		"1 for the bridge's current state.", []string{"bridge", "state"}, nil)
+	descPackets = prometheus.NewDesc("janusbridge_rtp_packets_total",
+		"RTP packets of a track, retransmissions included.", []string{"bridge", "feed", "mid", "kind", "direction"}, nil)
+	descBytes = prometheus.NewDesc("janusbridge_rtp_bytes_total",
+		"RTP bytes of a track, headers included.", []string{"bridge", "feed", "mid", "kind", "direction"}, nil)
+	descLost = prometheus.NewDesc("janusbridge_rtp_lost_packets_total",
+		"RTP packets of a track never recovered.", []string{"bridge", "feed", "mid"}, nil)
+	descNACK = prometheus.NewDesc("janusbridge_rtcp_nack_total",
+		"RTCP NACKs of a track.", []string{"bridge", "feed", "mid", "direction"}, nil)
+	descPLI = prometheus.NewDesc("janusbridge_rtcp_pli_total",
+		"RTCP keyframe requests (PLI) of a track.", []string{"bridge", "feed", "mid", "direction"}, nil)
+	descSinkBytes = prometheus.NewDesc("janusbridge_sink_bytes_total",
+		"Bytes a sink wrote.", []string{"bridge", "sink"}, nil)
+	descSinkErrors = prometheus.NewDesc("janusbridge_sink_errors_total",
+		"Errors of a sink.", []string{"bridge", "sink"}, nil)
+	descSinkDropped = prometheus.NewDesc("janusbridge_sink_dropped_packets_total",
+		"Media a sink's full queue discarded.", []string{"bridge", "sink"}, nil)
+	descReconnects = prometheus.NewDesc("janusbridge_janus_reconnects_total",
+		"Reconnections of the Janus session (claimed or re-created).", nil, nil)
+	descJanusUp = prometheus.NewDesc("janusbridge_janus_connected",
+		"1 while the Janus session's transport is up.", nil, nil)
+	descICERestarts = prometheus.NewDesc("janusbridge_ice_restarts_total",
+		"ICE restarts of a bridge.", []string{"bridge"}, nil)
+	descRenegotiations = prometheus.NewDesc("janusbridge_renegotiations_total",
+		"Renegotiations of a bridge after its first negotiation.", []string{"bridge"}, nil)
+)
+
+var allStates = []string{bridge.StateStarting, bridge.StateNegotiating, bridge.StateUp, bridge.StateWaiting,
+	bridge.StateReconnecting, bridge.StateFailed, bridge.StateDone, bridge.StateStopped}
+
+// collector reads the bridges' snapshots at scrape time: nothing is counted
+// per packet for the metrics.
+type collector struct{ d *bridge.Daemon }
+
+// Describe sends every metric's description.
+func (collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descUp, descState, descPackets, descBytes, descLost, descNACK, descPLI,
+		descSinkBytes, descSinkErrors, descSinkDropped, descReconnects, descJanusUp, descICERestarts, descRenegotiations} {
+		ch <- d
+	}
+}
+
+// Collect sends the current values. Label sets that repeat (a VideoRoom
+// bridge's sinks, one per publisher) are summed.
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	ch <- prometheus.MustNewConstMetric(descReconnects, prometheus.CounterValue, float64(c.d.JanusReconnects()))
+	ch <- prometheus.MustNewConstMetric(descJanusUp, prometheus.GaugeValue, boolValue(c.d.JanusConnected()))
+	for _, b := range c.d.Bridges() {
+		name := b.Name()
+		state := b.Status().State
+		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, boolValue(state == bridge.StateUp), name)
+		for _, s := range allStates {
+			ch <- prometheus.MustNewConstMetric(descState, prometheus.GaugeValue, boolValue(state == s), name, s)
+		}
+		st := b.Stats()
+		counter(descICERestarts, st.ICERestarts, name)
+		counter(descRenegotiations, st.Renegotiations, name)
+		dir := "in"
+		if b.Status().Direction == "send" {
+			dir = "out"
+		}
+		type trackKey struct{ feed, mid, kind string }
+		type trackSum struct{ packets, bytes, lost, nacks, plis uint64 }
+		tracks := map[trackKey]*trackSum{}
+		var order []trackKey
+		for _, t := range st.Tracks {
+			k := trackKey{t.Feed, t.MID, t.Kind}
+			s := tracks[k]
+			if s == nil {
+				s = &trackSum{}
+				tracks[k] = s
+				order = append(order, k)
+			}
+			s.packets += t.Packets
+			s.bytes += t.Bytes
+			s.lost += t.Lost
+			s.nacks += t.NACKs
+			s.plis += t.PLIs
+		}
+		seenMID := map[[2]string]bool{} // lost/nack/pli have no kind label
+		for _, k := range order {
+			s := tracks[k]
+			counter(descPackets, s.packets, name, k.feed, k.mid, k.kind, dir)
+			counter(descBytes, s.bytes, name, k.feed, k.mid, k.kind, dir)
+			if seenMID[[2]string{k.feed, k.mid}] {
+				continue
+			}
+			seenMID[[2]string{k.feed, k.mid}] = true
+			var lost, nacks, plis uint64
+			for k2, s2 := range tracks {
+				if k2.feed == k.feed && k2.mid == k.mid {
+					lost, nacks, plis = lost+s2.lost, nacks+s2.nacks, plis+s2.plis
+				}
+			}
+			counter(descLost, lost, name, k.feed, k.mid)
+			counter(descNACK, nacks, name, k.feed, k.mid, dir)
+			counter(descPLI, plis, name, k.feed, k.mid, dir)
+		}
+		type sinkSum struct{ bytes, errors, dropped uint64 }
+		sinksBy := map[string]*sinkSum{}
+		var sinkOrder []string
+		for _, sk := range st.Sinks {
+			s := sinksBy[sk.Name]
+			if s == nil {
+				s = &sinkSum{}
+				sinksBy[sk.Name] = s
+				sinkOrder = append(sinkOrder, sk.Name)
+			}
+			s.bytes += sk.Bytes
+			s.errors += sk.Errors
+			s.dropped += sk.Dropped
+		}
+		for _, n := range sinkOrder {
+			s := sinksBy[n]
+			counter(descSinkBytes, s.bytes, name, n)
+			counter(descSinkErrors, s.errors, name, n)
+			counter(descSinkDropped, s.dropped, name, n)
+		}
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
