@@ -29,20 +29,16 @@ type pageData struct {
 	Now     time.Time
 	Every   time.Duration
 	Span    time.Duration
-	Token   string // carried in the refresh link when the page was opened with ?token=
 }
 
 // page renders the status page: every bridge with its state, tracks (with
 // a chart of their bitrate over the kept samples) and sinks. It is one
 // self-contained HTML document (inline CSS and SVG, no script, no external
-// assets) that refreshes itself.
+// assets) that refreshes itself (reloading its own URL, ?token= included).
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	d := s.opts.Daemon
 	data := pageData{Ready: s.ready(), Server: d.JanusServer(), Now: time.Now(), Every: s.opts.SampleEvery,
 		Span: s.opts.SampleEvery * time.Duration(s.opts.HistoryLen)}
-	if r.Header.Get("Authorization") == "" {
-		data.Token = r.URL.Query().Get("token")
-	}
 	for _, b := range d.Bridges() {
 		data.Bridges = append(data.Bridges, s.view(b, true))
 	}
