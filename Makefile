@@ -9,6 +9,9 @@
 #                namespace of their own (BENCH_NETNS). Knobs from the environment: JB_BENCH_STREAMS
 #                (1,10,50,100), JB_BENCH_WINDOW (15s), JB_BENCH_WARMUP (3s), JB_BENCH_ROUNDS (2)
 #   make demo    scripts/demo.sh
+#   make install bin/janusbridge to $(BINDIR), the systemd unit to $(UNITDIR), the example
+#                configuration to $(CONFDIR)/janusbridge.toml.example; PREFIX (/usr/local) and
+#                DESTDIR (staging root) as usual. Then: systemctl daemon-reload (see README)
 
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -40,7 +43,12 @@ endif
 DEB_PACKAGES := janus janus-demos ffmpeg nginx-light libnginx-mod-rtmp iproute2 nftables \
 	chromium systemd gcc libc6-dev
 
-.PHONY: build check test test-acceptance deps bench demo clean netns
+.PHONY: build check test test-acceptance deps bench demo clean netns install
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+CONFDIR ?= /etc/janusbridge
 
 build:
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o bin/janusbridge ./cmd/janusbridge
@@ -108,6 +116,15 @@ bench:
 demo: deps build
 	@if [ ! -f scripts/demo.sh ]; then echo "scripts/demo.sh does not exist yet"; exit 1; fi
 	bash scripts/demo.sh
+
+# The unit names the binary by its installed path: /usr/local/bin in the file, BINDIR here.
+install: build
+	install -D -m 0755 bin/janusbridge $(DESTDIR)$(BINDIR)/janusbridge
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	sed 's|/usr/local/bin/janusbridge|$(BINDIR)/janusbridge|g' packaging/janusbridge.service \
+		> $(DESTDIR)$(UNITDIR)/janusbridge.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/janusbridge.service
+	install -D -m 0644 config.example.toml $(DESTDIR)$(CONFDIR)/janusbridge.toml.example
 
 clean:
 	rm -rf bin
