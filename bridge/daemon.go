@@ -95,7 +95,7 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Daemon, 
 		session: session,
 		env: &Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log,
 			OwnFeeds: &OwnFeeds{}, Feedback: wo.Feedback, link: &linkState{}},
-		cfg:     cfg,
+		cfg: cfg,
 	}
 	d.eventsWG.Add(1)
 	go d.watchSession()

@@ -92,11 +92,15 @@ func (s *Server) view(b *bridge.Bridge, withHistory bool) Bridge {
 		if f := sn.File; f != nil {
 			out.Path, out.State, out.Files, out.LastError = f.Path, f.State, f.Files, f.LastError
 		}
+		if rs := sn.RTMP; rs != nil {
+			out.URL, out.State, out.LastError = rs.URL, rs.State, rs.LastError
+		}
 		for _, sc := range cfg.Sinks {
 			if sc.Name != sn.Name {
 				continue
 			}
 			switch {
+			case out.URL != "":
 			case sc.URL != "":
 				out.URL = redactURL(sc.URL)
 			case sc.Host != "":
