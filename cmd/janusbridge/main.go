@@ -22,9 +22,11 @@ const (
 const usage = `usage: janusbridge <command> [flags]
 
 commands:
-  run -c FILE        run every bridge in FILE until SIGTERM/SIGINT
+  run -c FILE        run every bridge in FILE until SIGTERM/SIGINT (SIGHUP reloads FILE)
   validate -c FILE   check FILE offline and print "ok: N bridges"
   probe -c FILE      check the Janus servers and the bridges' rooms and mountpoints
+  status -c FILE | --control URL [--token-file FILE]
+                     print the bridges of a running daemon, from its control API
   version            print version, commit, Go and pion versions
 `
 
@@ -49,6 +51,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args, stdout, stderr)
 	case "probe":
 		return cmdProbe(ctx, args, stdout, stderr)
+	case "status":
+		return cmdStatus(ctx, args, stdout, stderr)
 	case "version":
 		return cmdVersion(stdout)
 	case "help", "-h", "--help":

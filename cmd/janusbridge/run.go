@@ -82,6 +82,7 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	statusTick := time.NewTicker(time.Second)
 	defer statusTick.Stop()
 	code := exitOK
+	var reloads sync.WaitGroup
 loop:
 	for {
 		select {
@@ -92,8 +93,14 @@ loop:
 			code = exitFailure
 			break loop
 		case <-hup:
+			// In the background, so the watchdog goes on while bridges
+			// stop and start; reloads are serialised by the reloader.
 			log.Info("SIGHUP: reloading the configuration", "file", path)
-			r.reload() // the outcome is logged
+			reloads.Add(1)
+			go func() {
+				defer reloads.Done()
+				r.reload() // the outcome is logged
+			}()
 		case <-watchdog:
 			notify.Watchdog()
 		case <-statusTick.C:
@@ -106,6 +113,7 @@ loop:
 	notify.Stopping()
 	stopSrv()
 	srvWG.Wait()
+	reloads.Wait()
 	if err := d.Close(); err != nil {
 		log.Error("janusbridge stopped uncleanly", "err", err)
 		code = exitFailure

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,21 @@ import (
 	"github.com/janusbridge/janusbridge/internal/janustest"
 	"github.com/janusbridge/janusbridge/sdnotify"
 )
+
+const testToken = "t0ken"
+
+// waitFor polls cond until it holds, at most within: a bridge's state has no
+// event a client can wait on.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
 
 // notifications collects the datagrams sent to a notify socket.
 type notifications struct {
@@ -105,8 +121,12 @@ func TestNotify(t *testing.T) {
 		return fmt.Sprintf("[[bridge]]\nname = %q\nplugin = \"streaming\"\nmountpoint = 1\n"+
 			"  [[bridge.sink]]\n  type = \"webm\"\n  path = %q\n", name, filepath.Join(dir, name+".webm"))
 	}
-	head := fmt.Sprintf("[janus]\nservers = [%q]\n[webrtc]\nloopback_candidates = true\n[control]\nlisten = %q\n",
-		j.WSURL(), listen)
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	head := fmt.Sprintf("[janus]\nservers = [%q]\n[webrtc]\nloopback_candidates = true\n[control]\nlisten = %q\ntoken_file = %q\n",
+		j.WSURL(), listen, tokenFile)
 	cfg := writeConfig(t, head+bridgeText("one"))
 	socket, notes := listenNotify(t)
 
@@ -160,12 +180,36 @@ func TestNotify(t *testing.T) {
 		t.Errorf("after SIGHUP: %d bridges, want 2", n)
 	}
 
+	// janusbridge status, through the configuration file (token included)
+	// and through --control.
+	waitFor(t, 20*time.Second, "both bridges up", func() bool {
+		_, out, _ := run(t, "status", "-c", cfg)
+		return regexp.MustCompile(`(?m)^one +streaming +recv +up +2 audio/opus,video/vp8 .*kbit/s +0\.00% +webm0:writing$`).MatchString(out) &&
+			regexp.MustCompile(`(?m)^two +streaming +recv +up `).MatchString(out)
+	})
+	code, out, errs := run(t, "status", "--control", api, "--token-file", tokenFile)
+	if code != exitOK || !strings.HasPrefix(out, "NAME ") || strings.Count(out, "\n") != 3 {
+		t.Errorf("status --control: exit %d\n%s%s", code, out, errs)
+	}
+	t.Logf("janusbridge status:\n%s", out)
+	if code, _, errs := run(t, "status", "--control", api); code != exitFailure || !strings.Contains(errs, "401") {
+		t.Errorf("status without the token: exit %d, %s", code, errs)
+	}
+	if code, _, _ := run(t, "status"); code != exitUsage {
+		t.Errorf("status without -c or --control: exit %d", code)
+	}
+
 	// API reload of an invalid file: refused, RELOADING then READY all the same.
 	if err := os.WriteFile(cfg, []byte(head+bridgeText("one")+"[[bridge]]\nname = 3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	before = sdnotify.Monotonic()
-	resp, err := http.Post(api+"/api/v1/reload", "", nil)
+	req, err := http.NewRequest("POST", api+"/api/v1/reload", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +252,12 @@ func checkReloading(t *testing.T, m string, before time.Duration) {
 
 func apiBridges(t *testing.T, api string) []json.RawMessage {
 	t.Helper()
-	resp, err := http.Get(api + "/api/v1/bridges")
+	req, err := http.NewRequest("GET", api+"/api/v1/bridges", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
