@@ -4,27 +4,38 @@ import "time"
 
 const (
 	// resyncThreshold is the discrepancy between the current mapping and a
-	// later sender report beyond which the mapping is re-anchored (when the
-	// report agrees with the packets' arrival times) instead of slewed.
+	// later sender report beyond which the report is not used to slew the
+	// mapping. It re-anchors the mapping when srConfirm reports in a row
+	// say the same and every packet that arrived meanwhile agrees (a pause
+	// with frozen timestamps, e.g. Janus switching a mountpoint to a
+	// restarted source); otherwise it is ignored (a stall upstream that the
+	// sender catches up, or the sender's NTP clock stepped), until
+	// srIgnoreLimit reports in a row say the same.
 	resyncThreshold = int64(500 * time.Millisecond)
-	// srSlew is the most a later sender report moves the mapping: following
-	// drift without visible jumps. The reports' discrepancies are smoothed
-	// first (srSmooth: weight 1/8) and ignored within srDeadband, so that
-	// noisy reports (Janus stamps them from its forwarding times) do not
-	// make the mapping wander.
+	srConfirm       = 2
+	// Later sender reports move the mapping towards the earliest of them
+	// over the last srWindow to 2*srWindow: Janus stamps a report from the
+	// time it forwarded the stream's newest packet, so a report errs late
+	// by however late that packet was (a starved sender or Janus), never
+	// early. The mapping moves earlier by up to srFastSlew per report, and
+	// later (clock drift: every report of the window later than the
+	// mapping) by up to srSlew per report; within srDeadband it stays put.
+	// Steps this small keep every track's timestamps increasing (audio
+	// frames are 20 ms apart) and A/V offsets invisible.
+	srWindow   = int64(10 * time.Second)
+	srFastSlew = int64(4 * time.Millisecond)
 	srSlew     = int64(time.Millisecond)
-	srSmooth   = 8
 	srDeadband = int64(2 * time.Millisecond)
 	// arrivalSlew is the most the arrival-based mapping (before any sender
 	// report) moves per delay window to follow the sender's clock drift.
 	arrivalSlew = int64(time.Millisecond)
 	// delayWindow is the length of one bucket of the minimum-delay tracker.
 	delayWindow = int64(5 * time.Second)
-	// srIgnoreLimit is how many consecutive sender reports that agree
-	// neither with the mapping nor with the arrival times make the framer
-	// start over as if the next one were the first (the sender's NTP clock
-	// stepped).
-	srIgnoreLimit = 3
+	// srIgnoreLimit is how many consecutive sender reports far from the
+	// mapping (beyond resyncThreshold, not a confirmed pause or jump) make
+	// the framer start over as if the next one were the first: the
+	// sender's NTP clock stepped, or its stream is now late for good.
+	srIgnoreLimit = 5
 )
 
 // timeline maps a track's extended RTP timestamps to local time, in
@@ -55,7 +66,13 @@ type timeline struct {
 	lastSRNs  int64  // the latest applied report, to realign with
 	lastSRTS  int64
 	srIgnored int
-	srErr     int64 // smoothed discrepancy of the later reports
+	srFar     int   // consecutive far-off reports confirmed by the arrivals
+	sinceSR   int64 // the least packet delay since the latest report
+	// the earliest discrepancy of the later reports in the current and the
+	// previous srWindow (sender time), relative to the current mapping
+	srWinStart int64
+	srMinCur   int64
+	srMinPrev  int64
 
 	pending    bool // a sender report came before the first packet
 	pendingNTP uint64
@@ -83,8 +100,8 @@ func (t *timeline) baseline() int64 { return min(t.curMin, t.prevMin) }
 func (t *timeline) reanchor(ts, ns, d int64) {
 	t.anchorTS, t.anchorNs = ts, ns
 	t.lastDelay -= d
-	t.curMin, t.prevMin = t.lastDelay, t.lastDelay
-	t.srErr = 0
+	t.curMin, t.prevMin, t.sinceSR = t.lastDelay, t.lastDelay, t.lastDelay
+	t.srMinCur, t.srMinPrev, t.srWinStart = 0, 0, t.lastSRNs
 }
 
 // reset forgets the mapping (a new stream: SSRC change or sender restart);
@@ -93,7 +110,6 @@ func (t *timeline) reset() {
 	t.anchored = false
 	t.sr = false
 	t.srIgnored = 0
-	t.srErr = 0
 	t.pending = false
 }
 
@@ -104,6 +120,9 @@ func (t *timeline) move(d int64) {
 	t.curMin -= d
 	t.prevMin -= d
 	t.lastDelay -= d
+	t.sinceSR -= d
+	t.srMinCur -= d
+	t.srMinPrev -= d
 }
 
 // observe takes the extended timestamp and arrival time of a packet that is
@@ -112,7 +131,7 @@ func (t *timeline) observe(ts, now int64) bool {
 	if !t.anchored {
 		t.anchored = true
 		t.anchorTS, t.anchorNs = ts, now
-		t.winStart, t.curMin, t.prevMin, t.lastDelay = now, 0, 0, 0
+		t.winStart, t.curMin, t.prevMin, t.lastDelay, t.sinceSR = now, 0, 0, 0, 0
 		return false
 	}
 	jumped := false
@@ -122,7 +141,7 @@ func (t *timeline) observe(ts, now int64) bool {
 		// (excess < 0): put this packet on the baseline.
 		t.anchorNs += excess
 		delay -= excess
-		t.srErr = 0
+		t.srMinCur, t.srMinPrev, t.srWinStart = 0, 0, t.lastSRNs
 		jumped = true
 	}
 	t.lastDelay = delay
@@ -136,6 +155,7 @@ func (t *timeline) observe(ts, now int64) bool {
 	} else if delay < t.curMin {
 		t.curMin = delay
 	}
+	t.sinceSR = min(t.sinceSR, delay)
 	return jumped
 }
 
@@ -152,6 +172,24 @@ func (t *timeline) follow(c *Clock, refTS int64) bool {
 	d := t.lastSRNs + ticksToNs(refTS-t.lastSRTS, t.rate) + t.offset - t.at(refTS)
 	t.reanchor(t.lastSRTS, t.lastSRNs+t.offset, d)
 	return true
+}
+
+// slewToEarliest takes a later sender report's discrepancy d (its mapping
+// minus ours at the newest packet; positive: the report puts it later) and
+// moves the mapping towards the earliest report of the last srWindow to
+// 2*srWindow, by small steps (see srFastSlew).
+func (t *timeline) slewToEarliest(srNs, d int64) {
+	if srNs-t.srWinStart >= srWindow {
+		t.srMinPrev, t.srMinCur, t.srWinStart = t.srMinCur, d, srNs
+	} else {
+		t.srMinCur = min(t.srMinCur, d)
+	}
+	switch lo := min(t.srMinCur, t.srMinPrev); {
+	case lo < -srDeadband:
+		t.move(max(lo, -srFastSlew))
+	case lo > srDeadband:
+		t.move(min(lo, srSlew))
+	}
 }
 
 // srResult says what a sender report did to the mapping.
@@ -174,6 +212,8 @@ func (t *timeline) applySR(c *Clock, srNs, srTS, refTS int64, force bool) srResu
 	srAt := func(ts int64) int64 { return srNs + ticksToNs(ts-srTS, t.rate) }
 	cur := t.at(refTS)
 	base := t.baseline()
+	sinceSR := t.sinceSR
+	t.sinceSR = t.lastDelay // the next report's arrivals start here
 	t.lastSRNs, t.lastSRTS = srNs, srTS
 	if t.sr {
 		if t.follow(c, refTS) {
@@ -188,32 +228,33 @@ func (t *timeline) applySR(c *Clock, srNs, srTS, refTS int64, force bool) srResu
 		t.offset, t.offsetGen = c.senderOffset(implied, force)
 		t.sr = true
 		t.srIgnored = 0
-		t.srErr = 0
+		t.srMinCur, t.srMinPrev, t.srWinStart = 0, 0, srNs
 		d := srAt(refTS) + t.offset - cur
 		t.anchorTS, t.anchorNs = srTS, srNs+t.offset
 		t.curMin -= d
 		t.prevMin -= d
 		t.lastDelay -= d
+		t.sinceSR -= d
 		return srApplied
 	}
 	d := srAt(refTS) + t.offset - cur
 	switch {
 	case abs64(d) <= resyncThreshold:
-		t.srIgnored = 0
-		t.srErr += (d - t.srErr) / srSmooth
-		if abs64(t.srErr) > srDeadband {
-			slew := max(-srSlew, min(srSlew, t.srErr))
-			t.move(slew)
-			t.srErr -= slew
-		}
+		t.srIgnored, t.srFar = 0, 0
+		t.slewToEarliest(srNs, d)
 		return srApplied
-	case abs64(t.lastDelay-d) <= resyncThreshold:
-		// The report agrees with the newest packet's arrival: our mapping
-		// is off (a pause the gap threshold let through, a restart); take
-		// the report's.
-		t.srIgnored = 0
-		t.reanchor(srTS, srNs+t.offset, d)
-		return srJumped
+	case abs64(sinceSR-d) <= resyncThreshold:
+		// Every packet since the previous report agrees with this one,
+		// far from the mapping.
+		if t.srFar++; t.srFar >= srConfirm {
+			// For long enough not to be a stall: a pause (or jump) the
+			// gap threshold let through. Take the report's mapping.
+			t.srIgnored, t.srFar = 0, 0
+			t.reanchor(srTS, srNs+t.offset, d)
+			return srJumped
+		}
+	default:
+		t.srFar = 0
 	}
 	t.srIgnored++
 	if t.srIgnored >= srIgnoreLimit {
