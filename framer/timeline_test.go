@@ -400,7 +400,7 @@ func TestSRFarOff(t *testing.T) {
 		if gap < 700*time.Millisecond || at > 151 {
 			t.Errorf("the reports did not restore the pause by frame 151: largest step %v at frame %d", gap, at)
 		}
-		if total := col.frames[199].PTS - col.frames[0].PTS; (total-4680*time.Millisecond).Abs() > time.Millisecond {
+		if total := col.frames[199].PTS - col.frames[0].PTS; (total - 4680*time.Millisecond).Abs() > time.Millisecond {
 			t.Errorf("first to last frame %v, want %v", total, 199*20*time.Millisecond+700*time.Millisecond)
 		}
 		if st := f.Stats(); st.TimeJumps != 1 {
