@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -192,5 +193,45 @@ room = 5678
 	}
 	if errs := decodeErrors(t, files[0]); errs != "" {
 		t.Errorf("decode errors: %.1000s", errs)
+	}
+}
+
+// TestAudioBridgeMissingRoomAndWrongPin checks the states of SPEC §6: a
+// bridge on a room that does not exist waits, one with a wrong pin fails,
+// each with the reason in its status.
+func TestAudioBridgeMissingRoomAndWrongPin(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{Plugins: []string{"audiobridge"},
+		AudioBridge: "room-5678: {\n\tdescription = \"locked\"\n\tsampling_rate = 48000\n\tpin = \"right\"\n}\n"})
+	cfg := func(room int, pin string) string {
+		return fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "mix"
+plugin = "audiobridge"
+room = %d
+pin = %q
+  [[bridge.sink]]
+  type = "ogg"
+  path = "%s/mix.ogg"
+`, j.WSURL(), room, pin, t.TempDir())
+	}
+	for _, tt := range []struct {
+		name, pin, state string
+		room             int
+		code             int
+	}{
+		{"missing room", "", bridge.StateWaiting, 1111, janus.AudioBridgeErrNoSuchRoom},
+		{"wrong pin", "wrong", bridge.StateFailed, 5678, janus.AudioBridgeErrUnauthorized},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rb := startBridge(t, cfg(tt.room, tt.pin), nil)
+			waitUntil(t, "state "+tt.state, 15*time.Second, func() bool { return rb.B.Status().State == tt.state })
+			if msg := rb.B.Status().LastError; !strings.Contains(msg, strconv.Itoa(tt.code)) {
+				t.Errorf("last error %q, want the plugin's error %d", msg, tt.code)
+			}
+		})
 	}
 }
