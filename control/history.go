@@ -56,20 +56,27 @@ func (h *history) run(ctx context.Context, d *bridge.Daemon) {
 	}
 }
 
-// sample records one round: each track's bitrate since the previous round.
-// Tracks not seen for a whole ring's length are forgotten.
+// observation is one track's byte counter at a sampling round.
+type observation struct {
+	key   string
+	bytes uint64
+}
+
+// sample records one round of the bridges' tracks.
 func (h *history) sample(bridges []*bridge.Bridge, now time.Time) {
-	type obs struct {
-		key   string
-		bytes uint64
-	}
-	var seen []obs
+	var seen []observation
 	for _, b := range bridges {
 		name := b.Name()
 		for _, t := range b.Stats().Tracks {
-			seen = append(seen, obs{trackKey(name, t.Feed, t.Index), t.Bytes})
+			seen = append(seen, observation{trackKey(name, t.Feed, t.Index), t.Bytes})
 		}
 	}
+	h.record(seen, now)
+}
+
+// record adds a round: each track's bitrate since the previous round.
+// Tracks not seen for a whole ring's length are forgotten.
+func (h *history) record(seen []observation, now time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.round++
