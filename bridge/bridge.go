@@ -71,12 +71,14 @@ type Bridge struct {
 	state     string
 	since     time.Time
 	lastError string
+	lastUp    time.Time // when the bridge was last up
 	handleID  uint64
 	// iceRestart asks the running negotiation loop for an ICE restart
 	// (RestartICE); nil while no loop runs.
 	iceRestart chan struct{}
 
 	rx atomic.Pointer[recv] // the outputs, once Run has built them (Stats)
+	tx atomic.Pointer[send] // the outgoing tracks of a send bridge (Stats, ChangeTracks)
 
 	// iceRestarts and renegotiations count the bridge's ICE restarts and
 	// its renegotiations after the first negotiation (Stats).
@@ -99,7 +101,14 @@ func New(cfg *config.Bridge, env *Env) (*Bridge, error) {
 
 // Supported says whether this build can run cfg, naming what it cannot.
 func Supported(cfg *config.Bridge) error {
-	if cfg.Direction() != "recv" || cfg.Plugin == config.PluginEchoTest {
+	switch cfg.Direction() {
+	case "send":
+		return sendSupported(cfg)
+	case "recv":
+		if cfg.Plugin == config.PluginEchoTest {
+			return fmt.Errorf("%s %s bridges are not supported yet", cfg.Plugin, cfg.Direction())
+		}
+	default:
 		return fmt.Errorf("%s %s bridges are not supported yet", cfg.Plugin, cfg.Direction())
 	}
 	for i, s := range cfg.Sinks {
@@ -144,6 +153,9 @@ func (b *Bridge) setState(state string, err error) {
 	if changed {
 		b.state, b.since = state, time.Now()
 	}
+	if state == StateUp {
+		b.lastUp = time.Now()
+	}
 	if err != nil {
 		b.lastError = err.Error()
 	}
@@ -161,6 +173,9 @@ func (b *Bridge) setState(state string, err error) {
 // then finalises its outputs. It returns the error that stopped it for
 // good, or nil after a clean stop.
 func (b *Bridge) Run(ctx context.Context) error {
+	if b.cfg.Direction() == "send" {
+		return b.runSend(ctx)
+	}
 	r, err := newRecv(b)
 	if err != nil {
 		b.setState(StateFailed, err)
@@ -173,13 +188,25 @@ func (b *Bridge) Run(ctx context.Context) error {
 		}
 		b.setState(StateStopped, nil)
 	}()
+	b.retry(ctx, nil, r.session)
+	return nil
+}
+
+// retry runs session again and again, with backoff, until ctx ends or done
+// is closed.
+func (b *Bridge) retry(ctx context.Context, done <-chan struct{}, session func(context.Context) error) {
 	const minBackoff, maxBackoff = 500 * time.Millisecond, 30 * time.Second
 	backoff := minBackoff
 	for ctx.Err() == nil {
 		started := time.Now()
-		err := r.session(ctx)
+		err := session(ctx)
 		if ctx.Err() != nil {
 			break
+		}
+		select {
+		case <-done:
+			return
+		default:
 		}
 		state, wait := StateReconnecting, backoff
 		switch {
@@ -189,16 +216,20 @@ func (b *Bridge) Run(ctx context.Context) error {
 			state, wait = StateFailed, maxBackoff
 		}
 		b.setState(state, err)
-		if time.Since(started) > maxBackoff { // it ran a while: a fresh fault
+		b.mu.Lock()
+		wasUp := b.lastUp.After(started)
+		b.mu.Unlock()
+		if wasUp || time.Since(started) > maxBackoff { // it ran: a fresh fault
 			backoff, wait = minBackoff, minBackoff
 		}
 		select {
 		case <-ctx.Done():
+		case <-done:
+			return
 		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, maxBackoff)
 	}
-	return nil
 }
 
 // isMissing tells a room or mountpoint that does not exist (yet).

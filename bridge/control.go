@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/janusbridge/janusbridge/config"
 )
 
 // Track change actions of a TrackChange.
@@ -40,9 +42,13 @@ type TrackChange struct {
 var ErrNotRunning = errors.New("bridge has no live connection")
 
 // RestartICE restarts ICE on the bridge's PeerConnection: for a recv bridge
-// by asking the plugin for a restart offer. It returns once the request is
-// queued to the bridge's negotiation loop.
+// by asking the plugin for a restart offer, for a send bridge with an offer
+// of ours with new ICE credentials. It returns once the request is queued
+// to the bridge's negotiation loop.
 func (b *Bridge) RestartICE(ctx context.Context) error {
+	if b.cfg.Plugin == config.PluginStreaming && b.cfg.Direction() == "send" {
+		return fmt.Errorf("bridge %q feeds its mountpoint with plain RTP: there is no ICE to restart", b.cfg.Name)
+	}
 	b.mu.Lock()
 	ch := b.iceRestart
 	b.mu.Unlock()
@@ -58,10 +64,23 @@ func (b *Bridge) RestartICE(ctx context.Context) error {
 }
 
 // ChangeTracks adds, removes or replaces a source track of a bridge that
-// sends.
+// sends. A replace switches the track's source at once, its RTP stream
+// continuing without renegotiation; an add or a remove changes the track
+// set at once and queues a renegotiation with the plugin (counted in
+// BridgeStats.Renegotiations when done).
 func (b *Bridge) ChangeTracks(ctx context.Context, c TrackChange) error {
 	if b.cfg.Source == nil {
 		return fmt.Errorf("bridge %q receives: it has no source tracks to change", b.cfg.Name)
 	}
-	return fmt.Errorf("bridge %q: %s bridges cannot change tracks", b.cfg.Name, b.cfg.Direction())
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s := b.tx.Load()
+	if s == nil {
+		return ErrNotRunning
+	}
+	if err := s.change(c); err != nil {
+		return fmt.Errorf("bridge %q: %s track: %w", b.cfg.Name, c.Action, err)
+	}
+	return nil
 }

@@ -22,7 +22,8 @@ type BridgeStats struct {
 	Sinks []SinkSnapshot `json:"sinks"`
 	// ICERestarts counts the bridge's ICE restarts (on ICE failure or
 	// asked through RestartICE); Renegotiations its renegotiations after
-	// the first negotiation (Janus's new offers, subscription updates).
+	// the first negotiation (Janus's new offers, subscription updates; for
+	// a send bridge, its track set changed: tracks added or removed).
 	ICERestarts    uint64 `json:"ice_restarts"`
 	Renegotiations uint64 `json:"renegotiations"`
 }
@@ -36,11 +37,18 @@ type TrackSnapshot struct {
 	MID   string `json:"mid"`
 	Kind  string `json:"kind"`
 	Codec string `json:"codec"`
+	// Direction is "in" for a track received from Janus, "out" for a track
+	// a send bridge sends.
+	Direction string `json:"direction"`
 	// Packets and Bytes count the RTP packets read (retransmissions
-	// included) and their size on the wire.
+	// included) and their size on the wire; for an "out" track, the
+	// packets sent (retransmissions by the NACK responder not included).
 	Packets uint64 `json:"packets"`
 	Bytes   uint64 `json:"bytes"`
-	// Lost, NACKs and PLIs are TrackStats' counters of the same names.
+	// Lost, NACKs and PLIs are TrackStats' counters of the same names: for
+	// an "in" track the NACKs and keyframe requests we sent; for an "out"
+	// track the packets Janus asked us to resend and the keyframe requests
+	// (PLI or FIR) Janus sent us. Lost is 0 for an "out" track.
 	Lost  uint64 `json:"lost"`
 	NACKs uint64 `json:"nacks"`
 	PLIs  uint64 `json:"plis"`
@@ -77,6 +85,9 @@ type fileStatuser interface{ Status() sinks.FileStatus }
 // any goroutine at any time; it is empty before Run has built the bridge's
 // outputs and after Run has finalised them.
 func (b *Bridge) Stats() BridgeStats {
+	if tx := b.tx.Load(); tx != nil {
+		return tx.stats()
+	}
 	st := BridgeStats{ICERestarts: b.iceRestarts.Load(), Renegotiations: b.renegotiations.Load()}
 	r := b.rx.Load()
 	if r == nil {
@@ -88,7 +99,7 @@ func (b *Bridge) Stats() BridgeStats {
 		outs = append(outs, out)
 		for _, t := range out.tracks {
 			st.Tracks = append(st.Tracks, TrackSnapshot{
-				Feed: out.feed.id, Index: t.desc.Index, MID: t.desc.MID, Kind: t.desc.Kind, Codec: t.desc.Codec,
+				Feed: out.feed.id, Index: t.desc.Index, MID: t.desc.MID, Kind: t.desc.Kind, Codec: t.desc.Codec, Direction: "in",
 				Packets: t.stats.Packets.Load(), Bytes: t.stats.Bytes.Load(),
 				Lost: t.stats.Lost.Load(), NACKs: t.stats.NACKs.Load(), PLIs: t.stats.PLIs.Load(),
 			})

@@ -1,0 +1,224 @@
+package bridge_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/janusbridge/janusbridge/bridge"
+	"github.com/janusbridge/janusbridge/config"
+	"github.com/janusbridge/janusbridge/internal/janustest"
+	"github.com/janusbridge/janusbridge/janus"
+)
+
+// runningBridges are the bridges of a configuration run by a test, each
+// reachable for its Stats and control calls.
+type runningBridges struct {
+	byName  map[string]*bridge.Bridge
+	session *janus.Session
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+}
+
+// startBridges parses cfgText and runs every bridge of it on one session,
+// as the daemon does; stop (also in t.Cleanup) stops them and waits.
+func startBridges(t *testing.T, cfgText string) *runningBridges {
+	t.Helper()
+	cfg, err := config.Parse("test.toml", []byte(cfgText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	wo := bridge.WebRTCOptions(cfg.WebRTC)
+	api, err := janus.NewAPI(wo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := bridge.SessionOptions(cfg)
+	session, err := janus.Connect(ctx, opts)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	rb := &runningBridges{byName: map[string]*bridge.Bridge{}, session: session, cancel: cancel}
+	env := &bridge.Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log}
+	for i := range cfg.Bridges {
+		b, err := bridge.New(&cfg.Bridges[i], env)
+		if err != nil {
+			cancel()
+			t.Fatal(err)
+		}
+		rb.byName[b.Name()] = b
+		rb.wg.Add(1)
+		go func() {
+			defer rb.wg.Done()
+			if err := b.Run(ctx); err != nil {
+				t.Errorf("bridge %s: %v", b.Name(), err)
+			}
+		}()
+	}
+	t.Cleanup(rb.stop)
+	return rb
+}
+
+// stop stops the bridges, waits for them and closes the session.
+func (rb *runningBridges) stop() {
+	rb.once.Do(func() {
+		rb.cancel()
+		rb.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		rb.session.Close(ctx)
+	})
+}
+
+// waitFor polls cond every 100 ms until it holds, failing the test after
+// within.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// outTrack returns the snapshot of a send bridge's track of that index.
+func outTrack(b *bridge.Bridge, index int) bridge.TrackSnapshot {
+	for _, tr := range b.Stats().Tracks {
+		if tr.Index == index && tr.Direction == "out" {
+			return tr
+		}
+	}
+	return bridge.TrackSnapshot{}
+}
+
+// checkRecording judges a recording with ffprobe and ffmpeg: its streams,
+// a clean decode (see TestVideoRoomFollowAll for the one complaint let
+// through), increasing timestamps, a keyframe first and at least minDur of
+// media.
+func checkRecording(t *testing.T, path, codecs string, minDur float64) {
+	t.Helper()
+	info := ffprobe(t, path)
+	if got := info.codecs(); got != codecs {
+		t.Errorf("%s: streams %s, want %s", filepath.Base(path), got, codecs)
+	}
+	var errs []string
+	for _, l := range strings.Split(strings.TrimSpace(decodeErrors(t, path)), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.Contains(l, "non monotonically increasing dts to muxer") &&
+			!strings.HasPrefix(l, "Last message repeated") {
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) > 0 {
+		t.Errorf("%s: decode errors: %s", filepath.Base(path), strings.Join(errs, "\n"))
+	}
+	checkIncreasing(t, path)
+	if strings.Contains(codecs, "video") && !firstVideoPacketIsKey(t, path) {
+		t.Errorf("%s: first video frame is not a keyframe", filepath.Base(path))
+	}
+	if dur, _ := strconv.ParseFloat(info.Format.Duration, 64); dur < minDur {
+		t.Errorf("%s: duration %.2fs, want at least %.1fs", filepath.Base(path), dur, minDur)
+	}
+}
+
+// recordingOf returns the one recording in dir matching pattern.
+func recordingOf(t *testing.T, dir, pattern string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, pattern))
+	if len(files) != 1 {
+		t.Fatalf("recordings %v in %s, want one %s", files, dir, pattern)
+	}
+	return files[0]
+}
+
+// videoRoomSendConfig is a configuration with a send bridge "cam" that
+// publishes an RTP source (video of codec on videoPort, Opus on
+// audioPort) in room 1234, and a recv bridge "rec" recording the room to
+// dir.
+func videoRoomSendConfig(server, codec string, videoPort, audioPort int, dir, webrtc string) string {
+	pt := janustest.PTVP8
+	if codec == "h264" {
+		pt = janustest.PTH264
+	}
+	return fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+%s
+[[bridge]]
+name = "cam"
+plugin = "videoroom"
+room = 1234
+display = "cam"
+  [bridge.source]
+  type = "rtp"
+  [[bridge.source.track]]
+  kind = "video"
+  codec = %q
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+  [[bridge.source.track]]
+  kind = "audio"
+  codec = "opus"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+[[bridge]]
+name = "rec"
+plugin = "videoroom"
+room = 1234
+feeds = "all"
+include_own = true
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/{feed}-{display}.mkv"
+`, server, webrtc, codec, videoPort, pt, audioPort, janustest.PTOpus, dir)
+}
+
+// TestSendVideoRoom publishes ffmpeg's RTP (VP8+Opus, then H.264+Opus) in a
+// VideoRoom through a send bridge; a recv bridge of the same daemon records
+// the publisher, and the recording must decode cleanly with both tracks.
+func TestSendVideoRoom(t *testing.T) {
+	for _, codec := range []string{"vp8", "h264"} {
+		t.Run(codec, func(t *testing.T) {
+			j := janustest.StartJanus(t, janustest.Options{
+				Plugins:   []string{"videoroom"},
+				VideoRoom: janustest.VideoRoomConfig(1234, "vp8,h264"),
+			})
+			ports := janustest.FreeUDPPorts(t, 4) // video, its RTCP, audio, its RTCP
+			dir := t.TempDir()
+			rb := startBridges(t, videoRoomSendConfig(j.WSURL(), codec, ports[0], ports[2], dir, ""))
+			janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: codec, VideoPort: ports[0], AudioPort: ports[2]})
+			cam := rb.byName["cam"]
+			waitFor(t, 20*time.Second, "publisher sending", func() bool {
+				return cam.Status().State == bridge.StateUp && outTrack(cam, 0).Packets > 100 && outTrack(cam, 1).Packets > 100
+			})
+			waitFor(t, 20*time.Second, "recording", func() bool {
+				files, _ := filepath.Glob(filepath.Join(dir, "*-cam.mkv"))
+				return len(files) == 1
+			})
+			if v := outTrack(cam, 0); v.Kind != "video" || v.Codec != codec || v.MID == "" {
+				t.Errorf("video track %+v", v)
+			}
+			time.Sleep(6 * time.Second) // media to record
+			rb.stop()
+			checkRecording(t, recordingOf(t, dir, "*-cam.mkv"), "audio:opus,video:"+codec, 4)
+			st := cam.Stats()
+			t.Logf("cam: %+v", st)
+			if v := outTrack(cam, 0); v.PLIs == 0 {
+				t.Errorf("no keyframe request from Janus reached the video track: %+v", v)
+			}
+		})
+	}
+}
