@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,10 +198,10 @@ func TestSendVideoRoom(t *testing.T) {
 				Plugins:   []string{"videoroom"},
 				VideoRoom: janustest.VideoRoomConfig(1234, "vp8,h264"),
 			})
-			ports := janustest.FreeUDPPorts(t, 4) // video, its RTCP, audio, its RTCP
+			ports := janustest.FreeUDPPorts(t, 2) // video, audio
 			dir := t.TempDir()
-			rb := startBridges(t, videoRoomSendConfig(j.WSURL(), codec, ports[0], ports[2], dir, ""))
-			janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: codec, VideoPort: ports[0], AudioPort: ports[2]})
+			rb := startBridges(t, videoRoomSendConfig(j.WSURL(), codec, ports[0], ports[1], dir, ""))
+			janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: codec, VideoPort: ports[0], AudioPort: ports[1]})
 			cam := rb.byName["cam"]
 			waitFor(t, 20*time.Second, "publisher sending", func() bool {
 				return cam.Status().State == bridge.StateUp && outTrack(cam, 0).Packets > 100 && outTrack(cam, 1).Packets > 100
@@ -221,4 +223,133 @@ func TestSendVideoRoom(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rtpRelay stands between ffmpeg and a source's RTP port, as the RTP
+// sender the source sees: what ffmpeg sends to Port goes on to the source
+// from Port, and the keyframe requests the source sends back to Port+1
+// (RTCP PLI or FIR; ffmpeg's own sender reports to that port are not
+// counted) are counted in PLIs.
+type rtpRelay struct {
+	Port int
+	PLIs atomic.Uint64
+}
+
+func startRelay(t *testing.T, port, to int) *rtpRelay {
+	t.Helper()
+	r := &rtpRelay{Port: port}
+	lo := net.IPv4(127, 0, 0, 1)
+	rtpConn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: lo, Port: port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtcpConn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: lo, Port: port + 1})
+	if err != nil {
+		rtpConn.Close()
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 1600)
+		dst := &net.UDPAddr{IP: lo, Port: to}
+		for {
+			n, _, err := rtpConn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			rtpConn.WriteToUDP(buf[:n], dst)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		buf := make([]byte, 1600)
+		for {
+			n, _, err := rtcpConn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if n >= 2 && (buf[1] == 206 || buf[1] == 192) { // PSFB (PLI, FIR) or the old FIR
+				r.PLIs.Add(1)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		rtpConn.Close()
+		rtcpConn.Close()
+		wg.Wait()
+	})
+	return r
+}
+
+// TestSendStreamingCreate feeds ffmpeg's RTP to a Streaming mountpoint that
+// the send bridge creates (with RTCP ports); a recv bridge watching the
+// mountpoint records it. The recording must decode cleanly, the viewer's
+// keyframe requests must reach the RTP sender as RTCP, and the mountpoint
+// must be gone once the bridge stops.
+func TestSendStreamingCreate(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{Plugins: []string{"streaming"}})
+	ports := janustest.FreeUDPPorts(t, 3) // source video, source audio, relay
+	relay := startRelay(t, ports[2], ports[0])
+	dir := t.TempDir()
+	rb := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "promo"
+plugin = "streaming"
+mountpoint = 99
+create = true
+secret = "mp-secret"
+  [bridge.source]
+  type = "rtp"
+  [[bridge.source.track]]
+  kind = "video"
+  codec = "vp8"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+  [[bridge.source.track]]
+  kind = "audio"
+  codec = "opus"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+[[bridge]]
+name = "view"
+plugin = "streaming"
+mountpoint = 99
+keyframe_interval = "2s"
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/{bridge}.mkv"
+`, j.WSURL(), ports[0], janustest.PTVP8, ports[1], janustest.PTOpus, dir))
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: relay.Port, AudioPort: ports[1]})
+	promo := rb.byName["promo"]
+	waitFor(t, 20*time.Second, "mountpoint fed", func() bool {
+		return promo.Status().State == bridge.StateUp && outTrack(promo, 0).Packets > 100 && outTrack(promo, 1).Packets > 100
+	})
+	waitFor(t, 20*time.Second, "recording", func() bool { return len(globFiles(dir, "view.mkv")) == 1 })
+	waitFor(t, 15*time.Second, "a keyframe request relayed to the RTP sender", func() bool { return relay.PLIs.Load() > 0 })
+	time.Sleep(5 * time.Second)
+	info := j.PluginRequest(t, "janus.plugin.streaming", map[string]any{"request": "info", "id": 99})
+	if info["streaming"] != "info" {
+		t.Errorf("mountpoint 99 while the bridge runs: %v", info)
+	}
+	rb.stop()
+	checkRecording(t, filepath.Join(dir, "view.mkv"), "audio:opus,video:vp8", 4)
+	t.Logf("promo: %+v; keyframe requests at the sender: %d", promo.Stats(), relay.PLIs.Load())
+	if v := outTrack(promo, 0); v.PLIs == 0 {
+		t.Errorf("no keyframe request from Janus counted on the video track: %+v", v)
+	}
+	gone := j.PluginRequest(t, "janus.plugin.streaming", map[string]any{"request": "info", "id": 99})
+	if code := fmt.Sprint(gone["error_code"]); code != strconv.Itoa(janus.StreamingErrNoSuchMountpoint) {
+		t.Errorf("mountpoint 99 after the bridge stopped: %v, want error %d", gone, janus.StreamingErrNoSuchMountpoint)
+	}
+}
+
+func globFiles(dir, pattern string) []string {
+	files, _ := filepath.Glob(filepath.Join(dir, pattern))
+	return files
 }
