@@ -353,10 +353,13 @@ type rewriter struct {
 	at      time.Time // when the newest packet was sent
 }
 
-// maxTSDrift is how far (in seconds) a source's timestamps may stray from
-// the wall clock between two packets before the rewriter takes it as a
-// discontinuity.
-const maxTSDrift = 2
+// maxTSDrift is how far (in seconds) a source's timestamps may run ahead
+// of the wall clock between two packets, and maxTSBack how far back they
+// may go (B-frames), before the rewriter takes it as a discontinuity.
+const (
+	maxTSDrift = 2
+	maxTSBack  = 0.5
+)
 
 func (r *rewriter) rewrite(from *input, p *rtp.Packet, now time.Time, clock uint32) {
 	if clock == 0 {
@@ -399,7 +402,7 @@ func (r *rewriter) jumped(p *rtp.Packet, now time.Time, clock uint32) bool {
 		return false
 	}
 	dt := float64(int32(p.Timestamp-r.inTS)) / float64(clock)
-	return dt < -maxTSDrift || dt-now.Sub(r.at).Seconds() > maxTSDrift
+	return dt < -maxTSBack || dt-now.Sub(r.at).Seconds() > maxTSDrift
 }
 
 // runSend runs a send bridge: its sources for the bridge's whole life, and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -352,4 +353,111 @@ keyframe_interval = "2s"
 func globFiles(dir, pattern string) []string {
 	files, _ := filepath.Glob(filepath.Join(dir, pattern))
 	return files
+}
+
+// maxGap returns the largest gap between consecutive packets of each
+// stream of a recording (by stream index), from ffprobe's packet times,
+// and each stream's packet count.
+func maxGap(t *testing.T, path string) (gaps map[string]float64, counts map[string]int) {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=stream_index,pts_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	last := map[string]float64{}
+	gaps, counts = map[string]float64{}, map[string]int{}
+	for _, l := range strings.Fields(string(out)) {
+		f := strings.Split(strings.TrimSuffix(l, ","), ",")
+		if len(f) < 2 {
+			continue
+		}
+		pts, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			continue
+		}
+		if prev, ok := last[f[0]]; ok && pts-prev > gaps[f[0]] {
+			gaps[f[0]] = pts - prev
+		}
+		last[f[0]] = pts
+		counts[f[0]]++
+	}
+	return gaps, counts
+}
+
+// inTracks returns the received tracks of a recv bridge by kind.
+func inTracks(b *bridge.Bridge, kind string) []bridge.TrackSnapshot {
+	var ts []bridge.TrackSnapshot
+	for _, tr := range b.Stats().Tracks {
+		if tr.Kind == kind && tr.Direction == "in" {
+			ts = append(ts, tr)
+		}
+	}
+	return ts
+}
+
+func inPackets(b *bridge.Bridge, kind string) uint64 {
+	var n uint64
+	for _, tr := range inTracks(b, kind) {
+		n += tr.Packets
+	}
+	return n
+}
+
+// TestSendReplaceAndRestart switches the video of a VideoRoom publisher to
+// another RTP source mid-run, then restarts ICE through the control call,
+// while a recv bridge records the publisher: no renegotiation for the
+// switch, the subscriber keeps receiving (video gaps in the recording
+// under 1.5 s, i.e. no freeze beyond the next keyframe) and the ICE
+// restart leaves no gap over 2 s.
+func TestSendReplaceAndRestart(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"videoroom"},
+		VideoRoom: janustest.VideoRoomConfig(1234, "vp8,h264"),
+	})
+	ports := janustest.FreeUDPPorts(t, 3) // video, audio, the second video
+	dir := t.TempDir()
+	rb := startBridges(t, videoRoomSendConfig(j.WSURL(), "vp8", ports[0], ports[1], dir, ""))
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[0], AudioPort: ports[1]})
+	cam, rec := rb.byName["cam"], rb.byName["rec"]
+	waitFor(t, 20*time.Second, "recording", func() bool { return inPackets(rec, "video") > 100 && inPackets(rec, "audio") > 50 })
+	time.Sleep(2 * time.Second)
+
+	// Replace the video source.
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[2], Width: 320, Height: 240})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	mid := outTrack(cam, 0).MID
+	err := cam.ChangeTracks(ctx, bridge.TrackChange{Action: bridge.TrackReplace, MID: mid,
+		Track: &bridge.TrackSpec{Kind: "video", Codec: "vp8", Listen: fmt.Sprintf("127.0.0.1:%d", ports[2]), PayloadType: janustest.PTVP8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sentBefore, recvBefore := outTrack(cam, 0).Packets, inPackets(rec, "video")
+	waitFor(t, 10*time.Second, "video from the new source arriving", func() bool {
+		return outTrack(cam, 0).Packets > sentBefore+100 && inPackets(rec, "video") > recvBefore+100
+	})
+	if n := cam.Stats().Renegotiations; n != 0 {
+		t.Errorf("%d renegotiations for a replace, want none", n)
+	}
+	time.Sleep(2 * time.Second)
+
+	// ICE restart on request.
+	if err := cam.RestartICE(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "ICE restart counted", func() bool { return cam.Stats().ICERestarts == 1 })
+	recvBefore = inPackets(rec, "video")
+	waitFor(t, 10*time.Second, "video after the ICE restart", func() bool { return inPackets(rec, "video") > recvBefore+100 })
+	time.Sleep(2 * time.Second)
+	rb.stop()
+
+	path := recordingOf(t, dir, "*-cam.mkv")
+	checkRecording(t, path, "audio:opus,video:vp8", 6)
+	gaps, counts := maxGap(t, path)
+	t.Logf("max gaps %v, packets %v, cam %+v", gaps, counts, cam.Stats())
+	for stream, g := range gaps {
+		if g > 1.5 {
+			t.Errorf("stream %s: a gap of %.2fs in the recording", stream, g)
+		}
+	}
 }
