@@ -461,3 +461,84 @@ func TestSendReplaceAndRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestSendAddRemoveTrack adds video to an audio-only VideoRoom publisher,
+// then removes it, by renegotiation with the plugin. A recv bridge that
+// joins once the video is there receives it (the recv bridges do not yet
+// follow a subscribed publisher's new streams), and sees it go on the
+// removal while the audio goes on.
+func TestSendAddRemoveTrack(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"videoroom"},
+		VideoRoom: janustest.VideoRoomConfig(1234, "vp8,h264"),
+	})
+	ports := janustest.FreeUDPPorts(t, 2) // audio, video
+	dir := t.TempDir()
+	head := fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+`, j.WSURL())
+	rb := startBridges(t, head+fmt.Sprintf(`
+[[bridge]]
+name = "mic"
+plugin = "videoroom"
+room = 1234
+display = "mic"
+  [bridge.source]
+  type = "rtp"
+  [[bridge.source.track]]
+  kind = "audio"
+  codec = "opus"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+`, ports[0], janustest.PTOpus))
+	janustest.StartFeed(t, janustest.FeedOptions{AudioPort: ports[0]})
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "h264", VideoPort: ports[1]})
+	mic := rb.byName["mic"]
+	waitFor(t, 20*time.Second, "audio sent", func() bool { return mic.Status().State == bridge.StateUp && outTrack(mic, 0).Packets > 50 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := mic.ChangeTracks(ctx, bridge.TrackChange{Action: bridge.TrackAdd,
+		Track: &bridge.TrackSpec{Kind: "video", Codec: "h264", Listen: fmt.Sprintf("127.0.0.1:%d", ports[1]), PayloadType: janustest.PTH264}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "renegotiated", func() bool { return mic.Stats().Renegotiations == 1 })
+	video := outTrack(mic, 1)
+	if video.Kind != "video" || video.MID == "" {
+		t.Fatalf("added track %+v", video)
+	}
+
+	viewers := startBridges(t, head+fmt.Sprintf(`
+[[bridge]]
+name = "rec"
+plugin = "videoroom"
+room = 1234
+feeds = "all"
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/{feed}-{display}-{start}.mkv"
+`, dir))
+	rec := viewers.byName["rec"]
+	waitFor(t, 15*time.Second, "video received", func() bool { return inPackets(rec, "video") > 100 && inPackets(rec, "audio") > 50 })
+
+	if err := mic.ChangeTracks(ctx, bridge.TrackChange{Action: bridge.TrackRemove, MID: video.MID}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "renegotiated", func() bool { return mic.Stats().Renegotiations == 2 })
+	// The video stops arriving; the audio goes on.
+	waitFor(t, 10*time.Second, "video gone", func() bool {
+		before := inPackets(rec, "video")
+		time.Sleep(time.Second)
+		return inPackets(rec, "video") == before
+	})
+	audio := inPackets(rec, "audio")
+	waitFor(t, 5*time.Second, "audio after the removal", func() bool { return inPackets(rec, "audio") > audio+50 })
+	if err := mic.ChangeTracks(ctx, bridge.TrackChange{Action: bridge.TrackRemove, MID: outTrack(mic, 0).MID}); err == nil {
+		t.Error("removing the last track succeeded")
+	}
+	t.Logf("mic %+v; rec %+v", mic.Stats(), rec.Stats().Tracks)
+}
