@@ -542,3 +542,97 @@ feeds = "all"
 	}
 	t.Logf("mic %+v; rec %+v", mic.Stats(), rec.Stats().Tracks)
 }
+
+// nftOutage drops every UDP packet arriving on ports lo-hi (the send
+// bridge's ICE ports) until the returned function is called (or the test
+// ends).
+func nftOutage(t *testing.T, lo, hi int) (end func()) {
+	t.Helper()
+	janustest.RequireTools(t, "nft")
+	const table = "jbsendoutage"
+	nft := func(args ...string) error {
+		out, err := exec.Command("nft", args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("nft %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	_ = nft("delete", "table", "inet", table) // a leftover of an earlier run
+	for _, args := range [][]string{
+		{"add", "table", "inet", table},
+		{"add", "chain", "inet", table, "in", "{ type filter hook input priority 0; }"},
+		{"add", "rule", "inet", table, "in", "udp", "dport", fmt.Sprintf("%d-%d", lo, hi), "drop"},
+	} {
+		if err := nft(args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var once sync.Once
+	end = func() {
+		once.Do(func() {
+			if err := nft("delete", "table", "inet", table); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(end)
+	return end
+}
+
+// TestSendICEOutage cuts the send bridge's ICE ports (nftables) for longer
+// than ice_failed_timeout while a recv bridge of another daemon (other
+// ports) records the publisher: the bridge restarts ICE by itself (the
+// counter moves) and the video is back at the subscriber within 5 s of the
+// outage's end.
+func TestSendICEOutage(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"videoroom"},
+		VideoRoom: janustest.VideoRoomConfig(1234, "vp8,h264"),
+	})
+	ports := janustest.FreeUDPPorts(t, 2)
+	dir := t.TempDir()
+	const sendPorts = `udp_port_min = 40000
+udp_port_max = 40099
+ice_disconnected_timeout = "1s"
+ice_failed_timeout = "2s"`
+	cfg := videoRoomSendConfig(j.WSURL(), "vp8", ports[0], ports[1], dir, sendPorts)
+	cfg = cfg[:strings.Index(cfg, "[[bridge]]\nname = \"rec\"")]
+	rb := startBridges(t, cfg)
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[0], AudioPort: ports[1]})
+	viewers := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+udp_port_min = 40500
+udp_port_max = 40599
+[[bridge]]
+name = "rec"
+plugin = "videoroom"
+room = 1234
+feeds = "all"
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/{feed}-{display}.mkv"
+`, j.WSURL(), dir))
+	cam, rec := rb.byName["cam"], viewers.byName["rec"]
+	waitFor(t, 20*time.Second, "recording", func() bool { return inPackets(rec, "video") > 100 })
+
+	end := nftOutage(t, 40000, 40099)
+	outage := time.Now()
+	waitFor(t, 10*time.Second, "video stopping", func() bool {
+		before := inPackets(rec, "video")
+		time.Sleep(500 * time.Millisecond)
+		return inPackets(rec, "video") == before
+	})
+	waitFor(t, 15*time.Second, "an automatic ICE restart", func() bool { return cam.Stats().ICERestarts > 0 })
+	for time.Since(outage) < 6*time.Second { // longer than ice_failed_timeout, whatever the restarts do
+		time.Sleep(100 * time.Millisecond)
+	}
+	before := inPackets(rec, "video")
+	end()
+	ended := time.Now()
+	waitFor(t, 5*time.Second, "video back within 5 s of the outage's end", func() bool { return inPackets(rec, "video") > before+25 })
+	t.Logf("video back %.1fs after the outage's end; cam %+v", time.Since(ended).Seconds(), cam.Stats())
+	waitFor(t, 5*time.Second, "cam up again", func() bool { return cam.Status().State == bridge.StateUp })
+}
