@@ -40,6 +40,7 @@ func startBridges(t *testing.T, cfgText string) *runningBridges {
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	wo := bridge.WebRTCOptions(cfg.WebRTC)
+	wo.Feedback = &janus.FeedbackCounter{}
 	api, err := janus.NewAPI(wo)
 	if err != nil {
 		t.Fatal(err)
@@ -52,7 +53,7 @@ func startBridges(t *testing.T, cfgText string) *runningBridges {
 		t.Fatal(err)
 	}
 	rb := &runningBridges{byName: map[string]*bridge.Bridge{}, session: session, cancel: cancel}
-	env := &bridge.Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log}
+	env := &bridge.Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log, OwnFeeds: &bridge.OwnFeeds{}, Feedback: wo.Feedback}
 	for i := range cfg.Bridges {
 		b, err := bridge.New(&cfg.Bridges[i], env)
 		if err != nil {

@@ -294,8 +294,10 @@ func (v *publisherPlugin) join(ctx context.Context, h *janus.Handle) error {
 	if err != nil {
 		return err
 	}
-	v.id = joined.ID
-	v.b.env.OwnFeeds.Add(JanusID(cfg.Room), joined.ID)
+	if own := v.b.env.OwnFeeds; own != nil {
+		v.id = joined.ID
+		own.Add(JanusID(cfg.Room), joined.ID)
+	}
 	v.b.log.Info("joined as publisher", "room", cfg.Room.String(), "id", joined.ID.String())
 	return nil
 }
@@ -311,8 +313,9 @@ func (v *publisherPlugin) leave(ctx context.Context, h *janus.Handle) {
 	if err := janus.VideoRoomLeave(ctx, h); err != nil {
 		v.b.log.Debug("leaving the room", "err", err)
 	}
-	if !v.id.IsZero() {
-		v.b.env.OwnFeeds.Remove(JanusID(v.b.cfg.Room), v.id)
+	if own := v.b.env.OwnFeeds; own != nil && !v.id.IsZero() {
+		own.Remove(JanusID(v.b.cfg.Room), v.id)
+		v.id = janus.ID{}
 	}
 }
 
