@@ -12,9 +12,11 @@ import (
 // a daemon that publishes into a room and records it does not record its
 // own feeds back.
 //
-// A send bridge adds its feed id once Janus has told it (the "joined"
-// reply of its publisher join) and removes it when it leaves or its handle
-// goes. The zero value is ready to use, a nil *OwnFeeds is an empty
+// A send bridge adds its feed id as soon as Janus has told it (the
+// "joined" reply of its publisher join), before it publishes: a following
+// bridge subscribes to publishers it sees publishing and does not drop one
+// registered later. It removes the id when it leaves or its handle goes
+// (a re-join gets a new id). The zero value is ready to use, a nil *OwnFeeds is an empty
 // registry, and it is safe for concurrent use.
 type OwnFeeds struct {
 	mu    sync.Mutex
