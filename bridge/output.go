@@ -117,6 +117,10 @@ func (out *output) track(o sdpTrack, r *recv) (*recvTrack, error) {
 		// on a loaded machine and read a backlog: trust arrival times
 		// only for much longer departures.
 		GapThreshold: gapThreshold,
+		// Janus resends a packet within its 200 ms NACK queue; under load
+		// the resent packet may still be on its way (or our reader late)
+		// past that: files can wait, rtp sinks get packets on arrival.
+		MaxDelay: 400 * time.Millisecond,
 		// Recordings go on through a packet that NACKs could not recover
 		// (artefacts until the keyframe asked for) rather than freeze for
 		// up to a GOP.

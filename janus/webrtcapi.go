@@ -12,6 +12,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
@@ -262,6 +263,9 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 //   - intervalpli: the bridge asks for keyframes itself (when a sink or a
 //     segment starts, or on its keyframe_interval), not on a blind timer.
 //   - REMB (goog-remb): no bandwidth estimator to feed it.
+// nackInterval is how often the NACK generator asks for missing packets.
+const nackInterval = 40 * time.Millisecond
+
 func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry, feedback *FeedbackCounter) error {
 	// NACK counter (when asked for): first, so that the NACK generator
 	// writes through it. A type switch per RTCP packet written, a few a
@@ -274,7 +278,11 @@ func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry, feedba
 	// until the next keyframe otherwise. NACK responder (send side): keeps
 	// the last packets of each video stream we send and resends those Janus
 	// asks for. Also advertises "nack" for the video codecs.
-	if err := webrtc.ConfigureNack(m, r); err != nil {
+	// Janus keeps a packet for resending for 200 ms after it sent it and
+	// resends it once: the generator asks every nackInterval rather than
+	// pion's 100 ms, so that the request reaches Janus in time even when
+	// our reader ran late.
+	if err := webrtc.ConfigureNackWithOptions(m, r, []nack.GeneratorOption{nack.GeneratorInterval(nackInterval)}); err != nil {
 		return err
 	}
 	// Receiver reports that make Janus's RTT to us at least 1 ms, without

@@ -134,7 +134,7 @@ func StartFeed(t testing.TB, opts FeedOptions) *Feed {
 	if err != nil {
 		t.Fatalf("janustest: StartFeed: %v", err)
 	}
-	f.cmd = exec.Command(bin, f.args...)
+	f.cmd = externalCommand(bin, f.args...)
 	f.cmd.Dir = dir
 	f.cmd.Stderr = stderr // an *os.File: no copying goroutine
 	f.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

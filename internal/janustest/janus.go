@@ -296,7 +296,7 @@ func (j *Janus) start() error {
 	}
 	args = append(args, j.opts.Args...)
 	fmt.Fprintf(logf, "=== janustest: start #%d: %s %s\n", j.starts, j.bin, strings.Join(args, " "))
-	cmd := exec.Command(j.bin, args...)
+	cmd := externalCommand(j.bin, args...)
 	cmd.Dir = j.dir
 	cmd.Stdout = logf // an *os.File: no copying goroutine, and the log survives a SIGKILL
 	cmd.Stderr = logf
