@@ -263,6 +263,7 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 //   - intervalpli: the bridge asks for keyframes itself (when a sink or a
 //     segment starts, or on its keyframe_interval), not on a blind timer.
 //   - REMB (goog-remb): no bandwidth estimator to feed it.
+//
 // nackInterval is how often the NACK generator asks for missing packets.
 const nackInterval = 40 * time.Millisecond
 
