@@ -248,6 +248,9 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 	return nil
 }
 
+// nackInterval is how often the NACK generator asks for missing packets.
+const nackInterval = 40 * time.Millisecond
+
 // registerInterceptors lists every interceptor of the chain. Each one costs
 // work on every packet of every stream, so only those that earn it are here
 // (see webrtc.RegisterDefaultInterceptors for what is left out).
@@ -263,9 +266,6 @@ func registerCodecs(m *webrtc.MediaEngine) error {
 //   - intervalpli: the bridge asks for keyframes itself (when a sink or a
 //     segment starts, or on its keyframe_interval), not on a blind timer.
 //   - REMB (goog-remb): no bandwidth estimator to feed it.
-//
-// nackInterval is how often the NACK generator asks for missing packets.
-const nackInterval = 40 * time.Millisecond
 
 func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry, feedback *FeedbackCounter) error {
 	// NACK counter (when asked for): first, so that the NACK generator
