@@ -266,7 +266,6 @@ const nackInterval = 40 * time.Millisecond
 //   - intervalpli: the bridge asks for keyframes itself (when a sink or a
 //     segment starts, or on its keyframe_interval), not on a blind timer.
 //   - REMB (goog-remb): no bandwidth estimator to feed it.
-
 func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry, feedback *FeedbackCounter) error {
 	// NACK counter (when asked for): first, so that the NACK generator
 	// writes through it. A type switch per RTCP packet written, a few a
