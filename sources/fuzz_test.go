@@ -1,6 +1,8 @@
 package sources
 
 import (
+	"bytes"
+	"log/slog"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -37,5 +39,81 @@ func FuzzH264Params(f *testing.F) {
 				t.Fatalf("inserted %v before %v (ok %v)", ins, pkt, ok)
 			}
 		}
+	})
+}
+
+// fuzzDemuxer opens data with open and reads all its frames twice (with a
+// rewind between), packetizing each as a File source would: no input may
+// make it panic, and frames must belong to a described track.
+func fuzzDemuxer(t *testing.T, data []byte, open func(r *bytes.Reader) (demuxer, error)) {
+	d, err := open(bytes.NewReader(data))
+	if err != nil {
+		return
+	}
+	s := &File{path: "fuzz", log: slog.New(slog.DiscardHandler), byIn: map[int]*fileOut{}}
+	for i, tr := range d.tracks() {
+		if o := s.newOut(i, tr); o != nil {
+			o.track.Index = len(s.outs)
+			s.outs = append(s.outs, o)
+			s.byIn[i] = o
+		}
+	}
+	var pkt rtp.Packet
+	nop := func(int, *rtp.Packet) error { return nil }
+	for range 2 {
+		for range 2000 {
+			fr, err := d.next()
+			if err != nil {
+				break
+			}
+			if fr.track < 0 || fr.track >= len(d.tracks()) {
+				t.Fatalf("frame of track %d, %d tracks", fr.track, len(d.tracks()))
+			}
+			if o := s.byIn[fr.track]; o != nil {
+				if err := s.send(o, &fr, fr.pts, &pkt, nop); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := d.rewind(); err != nil {
+			return
+		}
+	}
+}
+
+// FuzzIVF fuzzes the IVF demuxer.
+func FuzzIVF(f *testing.F) {
+	f.Add([]byte("DKIF\x00\x00\x20\x00VP80\x40\x00\x40\x00\x19\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x03\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x10\x02\x9d"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzDemuxer(t, data, func(r *bytes.Reader) (demuxer, error) { return newIVF(r, "fuzz") })
+	})
+}
+
+// FuzzAnnexB fuzzes the Annex-B H.264 demuxer.
+func FuzzAnnexB(f *testing.F) {
+	f.Add([]byte("\x00\x00\x00\x01\x67\x42\xc0\x1f\xda\x01\x00\x00\x00\x01\x68\xce\x3c\x80\x00\x00\x01\x65\x88\x84\x00\x00\x01\x41\x9a\x02"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzDemuxer(t, data, func(r *bytes.Reader) (demuxer, error) { return newAnnexB(r, "fuzz", 25) })
+	})
+}
+
+// FuzzOgg fuzzes the Ogg Opus demuxer.
+func FuzzOgg(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzDemuxer(t, data, func(r *bytes.Reader) (demuxer, error) { return newOgg(r, "fuzz") })
+	})
+}
+
+// FuzzMatroska fuzzes the WebM/Matroska demuxer.
+func FuzzMatroska(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzDemuxer(t, data, func(r *bytes.Reader) (demuxer, error) { return newMatroska(r, "fuzz") })
+	})
+}
+
+// FuzzMP4 fuzzes the MP4 demuxer.
+func FuzzMP4(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fuzzDemuxer(t, data, func(r *bytes.Reader) (demuxer, error) { return newMP4(r, "fuzz") })
 	})
 }
