@@ -512,7 +512,7 @@ func TestSendReplaceAndRestart(t *testing.T) {
 	rb.stop()
 
 	path := recordingOf(t, dir, "*-cam.mkv")
-	checkRecording(t, path, "audio:opus,video:vp8", 6)
+	checkRecording(t, path, "audio:opus,video:vp8", 5)
 	t.Logf("cam %+v", cam.Stats())
 }
 
