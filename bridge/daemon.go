@@ -57,7 +57,13 @@ type Daemon struct {
 
 // slot is one configured bridge and its current run.
 type slot struct {
-	b      *Bridge
+	b *Bridge
+	// cfg is the configuration applied to the bridge: b's own, or a newer
+	// one whose source changes were made live (Reload).
+	cfg *config.Bridge
+	// refs are cfg's source tracks after a live source change; nil: as the
+	// source started.
+	refs   []trackRef
 	cancel context.CancelFunc
 	done   chan struct{} // closed when b.Run has returned
 }
@@ -149,7 +155,7 @@ func (d *Daemon) startBridge(cfg *config.Bridge) (*slot, error) {
 		return nil, fmt.Errorf("daemon: bridge %q: %w", cfg.Name, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &slot{b: b, cancel: cancel, done: make(chan struct{})}
+	s := &slot{b: b, cfg: cfg, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		if err := b.Run(ctx); err != nil {
@@ -296,7 +302,7 @@ func (d *Daemon) StartBridge(name string) error {
 	if s.running() {
 		return nil
 	}
-	ns, err := d.startBridge(s.b.cfg)
+	ns, err := d.startBridge(s.cfg)
 	if err != nil {
 		return err
 	}
@@ -316,6 +322,9 @@ type ReloadResult struct {
 	// with the new one. Stopped bridges whose configuration did not change
 	// are started again too (the file is re-applied).
 	Restarted []string `json:"restarted"`
+	// Renegotiated bridges had only their RTP source's tracks changed,
+	// applied live (tracks added, removed or replaced; same handle).
+	Renegotiated []string `json:"renegotiated"`
 }
 
 // Reload applies a new configuration: bridges whose configuration is
@@ -349,9 +358,11 @@ func (d *Daemon) Reload(cfg *config.Config) (ReloadResult, error) {
 		current[s.b.Name()] = s
 	}
 	d.mu.Unlock()
-	// First stop what goes away or changes, all at once, then start.
+	// Source changes first, live where possible; then stop what goes away
+	// or changes otherwise, all at once; then start.
 	var stop []*slot
 	keep := map[string]bool{}
+	live := map[string]bool{}
 	for i := range cfg.Bridges {
 		nb := &cfg.Bridges[i]
 		s, ok := current[nb.Name]
@@ -359,9 +370,14 @@ func (d *Daemon) Reload(cfg *config.Config) (ReloadResult, error) {
 			continue
 		}
 		keep[nb.Name] = true
-		if !reflect.DeepEqual(s.b.cfg, nb) {
-			stop = append(stop, s)
+		if reflect.DeepEqual(s.cfg, nb) {
+			continue
 		}
+		if d.changeSource(s, nb) {
+			live[nb.Name] = true
+			continue
+		}
+		stop = append(stop, s)
 	}
 	for _, s := range d.Bridges() {
 		if !keep[s.Name()] {
@@ -382,7 +398,12 @@ func (d *Daemon) Reload(cfg *config.Config) (ReloadResult, error) {
 		nb := &cfg.Bridges[i]
 		s, ok := current[nb.Name]
 		switch {
-		case ok && reflect.DeepEqual(s.b.cfg, nb) && s.running():
+		case ok && live[nb.Name]:
+			res.Renegotiated = append(res.Renegotiated, nb.Name)
+			s.cfg = nb
+			slots = append(slots, s)
+			continue
+		case ok && reflect.DeepEqual(s.cfg, nb) && s.running():
 			res.Unchanged = append(res.Unchanged, nb.Name)
 			slots = append(slots, s)
 			continue
@@ -400,8 +421,161 @@ func (d *Daemon) Reload(cfg *config.Config) (ReloadResult, error) {
 	}
 	d.bridges, d.cfg = slots, cfg
 	d.log.Info("configuration reloaded", "unchanged", res.Unchanged, "added", res.Added,
-		"removed", res.Removed, "restarted", res.Restarted)
+		"removed", res.Removed, "restarted", res.Restarted, "renegotiated", res.Renegotiated)
 	return res, errors.Join(errs...)
+}
+
+// changeSource applies a new configuration nb of the running send bridge
+// of s live, when only its RTP source's track list changed: a track whose
+// codec stays gets its new source (replace, no renegotiation), a new track
+// is added, a track gone is removed (both renegotiated). It reports false,
+// having changed nothing, when that cannot be done: another key changed,
+// the source is not an RTP track list, the tracks were changed through
+// the API since (a reload re-applies the file), a new track listens where
+// an old one does (both would hold the port), or a Streaming mountpoint
+// would need a new stream. A change that fails half-way is logged and
+// reported false: the bridge is then restarted on nb.
+func (d *Daemon) changeSource(s *slot, nb *config.Bridge) bool {
+	old := s.cfg
+	a, b := *old, *nb
+	a.Source, b.Source = nil, nil
+	if !reflect.DeepEqual(a, b) || old.Source == nil || nb.Source == nil || !s.running() {
+		return false
+	}
+	oldSrc, newSrc := *old.Source, *nb.Source
+	oldSrc.Tracks, newSrc.Tracks = nil, nil
+	if !reflect.DeepEqual(oldSrc, newSrc) || oldSrc.Type != config.SourceRTP || oldSrc.SDP != "" {
+		return false
+	}
+	tx := s.b.tx.Load()
+	if tx == nil {
+		return false
+	}
+	oldTracks, newTracks := old.Source.Tracks, nb.Source.Tracks
+	refs, ok := tx.fileTracks(s.refs, len(oldTracks))
+	if !ok {
+		return false
+	}
+	listening := map[string]bool{}
+	for _, t := range oldTracks {
+		listening[t.Listen] = true
+	}
+	type step struct {
+		c  TrackChange
+		at int // the new configuration's track it makes, -1 for a removal
+	}
+	var replaces, adds, removes []step
+	for i := range max(len(oldTracks), len(newTracks)) {
+		switch {
+		case i >= len(newTracks):
+			removes = append(removes, step{TrackChange{Action: TrackRemove, MID: refs[i].mid}, -1})
+			continue
+		case i < len(oldTracks) && reflect.DeepEqual(oldTracks[i], newTracks[i]):
+			continue
+		}
+		nt := newTracks[i]
+		if listening[nt.Listen] {
+			return false
+		}
+		spec := &TrackSpec{Kind: nt.Kind, Codec: nt.Codec, Listen: nt.Listen, PayloadType: uint8(nt.PayloadType)}
+		if i < len(oldTracks) && oldTracks[i].Kind == nt.Kind && oldTracks[i].Codec == nt.Codec {
+			replaces = append(replaces, step{TrackChange{Action: TrackReplace, MID: refs[i].mid, Track: spec}, i})
+			continue
+		}
+		adds = append(adds, step{TrackChange{Action: TrackAdd, Track: spec}, i})
+		if i < len(oldTracks) {
+			removes = append(removes, step{TrackChange{Action: TrackRemove, MID: refs[i].mid}, -1})
+		}
+	}
+	if nb.Plugin == config.PluginStreaming && len(adds)+len(removes) > 0 {
+		return false
+	}
+	newRefs := make([]trackRef, len(newTracks))
+	copy(newRefs, refs)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Adds before removes: a bridge never drops to no track.
+	for _, st := range append(append(replaces, adds...), removes...) {
+		tx.mu.Lock()
+		n := len(tx.tracks)
+		tx.mu.Unlock()
+		if err := s.b.ChangeTracks(ctx, st.c); err != nil {
+			s.b.log.Warn("reload: live source change failed, restarting the bridge", "action", st.c.Action, "mid", st.c.MID, "err", err)
+			return false
+		}
+		if st.at < 0 {
+			continue
+		}
+		var t *sendTrack
+		if st.c.Action == TrackAdd {
+			tx.mu.Lock()
+			t = tx.tracks[n] // the track the add made
+			tx.mu.Unlock()
+		} else {
+			t = refs[st.at].t // replaced: same track, new input
+		}
+		t.mu.Lock()
+		newRefs[st.at] = trackRef{t: t, owner: t.owner}
+		t.mu.Unlock()
+	}
+	s.refs = newRefs
+	s.b.log.Info("reload: source changed live", "replaced", len(replaces), "added", len(adds), "removed", len(removes))
+	return true
+}
+
+// trackRef is one configured source track of a running send bridge: its
+// outgoing track and the input feeding it, as a reload left them.
+type trackRef struct {
+	t     *sendTrack
+	owner *input
+	mid   string // filled by fileTracks
+}
+
+// fileTracks returns the configured source's n tracks when the running
+// send bridge's tracks are still those the configuration made (nothing
+// changed through the API since): refs as the last live reload left them,
+// or, when refs is nil, the tracks the source started with. Each must be
+// negotiated (have a mid).
+func (tx *send) fileTracks(refs []trackRef, n int) ([]trackRef, bool) {
+	tx.mu.Lock()
+	defer tx.mu.Unlock()
+	if refs == nil {
+		if len(tx.tracks) != n {
+			return nil, false
+		}
+		for i, t := range tx.tracks {
+			t.mu.Lock()
+			refs = append(refs, trackRef{t: t, owner: t.owner})
+			t.mu.Unlock()
+			if refs[i].owner != refs[0].owner {
+				return nil, false
+			}
+		}
+	}
+	if len(refs) != n || n == 0 {
+		return nil, false
+	}
+	out := make([]trackRef, n)
+	mine := map[*sendTrack]bool{}
+	for i, r := range refs {
+		r.t.mu.Lock()
+		owner, removed, mid := r.t.owner, r.t.removed, r.t.mid
+		r.t.mu.Unlock()
+		if removed || mid == "" || owner == nil || owner != r.owner {
+			return nil, false
+		}
+		out[i] = trackRef{t: r.t, owner: owner, mid: mid}
+		mine[r.t] = true
+	}
+	for _, t := range tx.tracks { // a track added through the API
+		t.mu.Lock()
+		removed := t.removed
+		t.mu.Unlock()
+		if !removed && !mine[t] {
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 // fixedSections refuses a change of the sections a reload cannot apply.

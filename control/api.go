@@ -28,6 +28,7 @@ type Track struct {
 	MID        string `json:"mid"`
 	Kind       string `json:"kind"`
 	Codec      string `json:"codec"`
+	Direction  string `json:"direction"`
 	Packets    uint64 `json:"packets"`
 	Bytes      uint64 `json:"bytes"`
 	Lost       uint64 `json:"lost"`
@@ -81,7 +82,7 @@ func (s *Server) view(b *bridge.Bridge, withHistory bool) Bridge {
 		Tracks: []Track{}, Sinks: []Sink{}}
 	for _, t := range st.Tracks {
 		k := trackKey(v.Name, t.Feed, t.Index)
-		tr := Track{Feed: t.Feed, MID: t.MID, Kind: t.Kind, Codec: t.Codec, Packets: t.Packets, Bytes: t.Bytes,
+		tr := Track{Feed: t.Feed, MID: t.MID, Kind: t.Kind, Codec: t.Codec, Direction: t.Direction, Packets: t.Packets, Bytes: t.Bytes,
 			Lost: t.Lost, NACKs: t.NACKs, PLIs: t.PLIs, key: k}
 		tr.BitrateBPS, tr.History = s.history.get(k, withHistory)
 		v.Tracks = append(v.Tracks, tr)

@@ -575,3 +575,101 @@ func TestReload(t *testing.T) {
 		t.Errorf("keep writes %s", p)
 	}
 }
+
+// TestReloadSourceLive reloads a VideoRoom send bridge whose RTP source
+// changes: a track added, then removed (both renegotiated), then the audio
+// moved to another port (replaced, no renegotiation), all on the same
+// handle, with the out-direction metrics following.
+func TestReloadSourceLive(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"videoroom"},
+		VideoRoom: janustest.VideoRoomConfig(1234, "vp8"),
+	})
+	ports := janustest.FreeUDPPorts(t, 3) // audio, video, audio again
+	janustest.StartFeed(t, janustest.FeedOptions{AudioPort: ports[0]})
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[1], Width: 320, Height: 180, VideoBitrate: "300k"})
+	janustest.StartFeed(t, janustest.FeedOptions{AudioPort: ports[2]})
+	file := filepath.Join(t.TempDir(), "janusbridge.toml")
+	track := func(kind, codec string, port, pt int) string {
+		return fmt.Sprintf("  [[bridge.source.track]]\n  kind = %q\n  codec = %q\n  listen = \"127.0.0.1:%d\"\n  payload_type = %d\n",
+			kind, codec, port, pt)
+	}
+	write := func(tracks ...string) {
+		text := fmt.Sprintf("[janus]\nservers = [%q]\n[webrtc]\nloopback_candidates = true\n", j.WSURL()) +
+			"[[bridge]]\nname = \"mic\"\nplugin = \"videoroom\"\nroom = 1234\ndisplay = \"mic\"\n  [bridge.source]\n  type = \"rtp\"\n" +
+			strings.Join(tracks, "")
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	audioA := track("audio", "opus", ports[0], janustest.PTOpus)
+	write(audioA)
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, cfg)
+	c := client{t: t, base: startServer(t, control.Options{Daemon: d, Reload: func() (bridge.ReloadResult, error) {
+		cfg, err := config.Load(file)
+		if err != nil {
+			return bridge.ReloadResult{}, err
+		}
+		return d.Reload(cfg)
+	}})}
+	out := func(v control.Bridge, kind string) (n uint64) {
+		for _, tr := range v.Tracks {
+			if tr.Kind == kind && tr.Direction == "out" {
+				n += tr.Packets
+			}
+		}
+		return n
+	}
+	var first control.Bridge
+	waitFor(t, 20*time.Second, "audio sent", func() bool {
+		first = c.bridgeView("mic")
+		return first.State == "up" && out(first, "audio") > 50
+	})
+	reload := func(want string) {
+		t.Helper()
+		var res bridge.ReloadResult
+		c.must("POST", "/api/v1/reload", "", http.StatusOK, &res)
+		if len(res.Renegotiated) != 1 || res.Renegotiated[0] != "mic" || len(res.Restarted) != 0 {
+			t.Fatalf("%s: reload result %+v, want mic renegotiated", want, res)
+		}
+		if v := c.bridgeView("mic"); v.HandleID != first.HandleID || v.SessionID != first.SessionID {
+			t.Errorf("%s: handle %d, was %d", want, v.HandleID, first.HandleID)
+		}
+	}
+
+	write(audioA, track("video", "vp8", ports[1], janustest.PTVP8))
+	reload("add video")
+	waitFor(t, 15*time.Second, "video sent after renegotiation", func() bool {
+		v := c.bridgeView("mic")
+		return v.Renegotiations == 1 && out(v, "video") > 100
+	})
+	m := string(c.must("GET", "/metrics", "", http.StatusOK, nil))
+	if metric(m, "janusbridge_rtp_packets_total", map[string]string{"bridge": "mic", "kind": "video", "direction": "out"}) <= 0 ||
+		metric(m, "janusbridge_renegotiations_total", map[string]string{"bridge": "mic"}) != 1 {
+		t.Errorf("metrics after the add:\n%s", grepLines(m, "janusbridge_r"))
+	}
+
+	write(audioA)
+	reload("remove video")
+	waitFor(t, 15*time.Second, "video stopped", func() bool {
+		v := c.bridgeView("mic")
+		if v.Renegotiations != 2 {
+			return false
+		}
+		before := out(v, "video")
+		time.Sleep(500 * time.Millisecond)
+		return out(c.bridgeView("mic"), "video") == before
+	})
+
+	write(track("audio", "opus", ports[2], janustest.PTOpus))
+	reload("replace audio")
+	audio := out(c.bridgeView("mic"), "audio")
+	waitFor(t, 10*time.Second, "audio from the new port", func() bool { return out(c.bridgeView("mic"), "audio") > audio+100 })
+	if v := c.bridgeView("mic"); v.Renegotiations != 2 {
+		t.Errorf("a replace renegotiated: %d renegotiations", v.Renegotiations)
+	}
+}

@@ -73,16 +73,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		st := b.Stats()
 		counter(descICERestarts, st.ICERestarts, name)
 		counter(descRenegotiations, st.Renegotiations, name)
-		dir := "in"
-		if b.Status().Direction == "send" {
-			dir = "out"
-		}
-		type trackKey struct{ feed, mid, kind string }
+		type trackKey struct{ feed, mid, kind, dir string }
 		type trackSum struct{ packets, bytes, lost, nacks, plis uint64 }
 		tracks := map[trackKey]*trackSum{}
 		var order []trackKey
 		for _, t := range st.Tracks {
-			k := trackKey{t.Feed, t.MID, t.Kind}
+			dir := t.Direction
+			if dir == "" {
+				dir = "in"
+			}
+			k := trackKey{t.Feed, t.MID, t.Kind, dir}
 			s := tracks[k]
 			if s == nil {
 				s = &trackSum{}
@@ -95,24 +95,38 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			s.nacks += t.NACKs
 			s.plis += t.PLIs
 		}
-		seenMID := map[[2]string]bool{} // lost/nack/pli have no kind label
+		// lost has no kind nor direction label, nack and pli no kind label:
+		// their tracks are summed by the labels they have.
+		type midKey struct{ feed, mid, dir string }
+		lost := map[[2]string]uint64{}
+		var lostOrder [][2]string
+		rtcp := map[midKey]*trackSum{}
+		var rtcpOrder []midKey
 		for _, k := range order {
 			s := tracks[k]
-			counter(descPackets, s.packets, name, k.feed, k.mid, k.kind, dir)
-			counter(descBytes, s.bytes, name, k.feed, k.mid, k.kind, dir)
-			if seenMID[[2]string{k.feed, k.mid}] {
-				continue
+			counter(descPackets, s.packets, name, k.feed, k.mid, k.kind, k.dir)
+			counter(descBytes, s.bytes, name, k.feed, k.mid, k.kind, k.dir)
+			lk := [2]string{k.feed, k.mid}
+			if _, ok := lost[lk]; !ok {
+				lostOrder = append(lostOrder, lk)
 			}
-			seenMID[[2]string{k.feed, k.mid}] = true
-			var lost, nacks, plis uint64
-			for k2, s2 := range tracks {
-				if k2.feed == k.feed && k2.mid == k.mid {
-					lost, nacks, plis = lost+s2.lost, nacks+s2.nacks, plis+s2.plis
-				}
+			lost[lk] += s.lost
+			mk := midKey{k.feed, k.mid, k.dir}
+			r := rtcp[mk]
+			if r == nil {
+				r = &trackSum{}
+				rtcp[mk] = r
+				rtcpOrder = append(rtcpOrder, mk)
 			}
-			counter(descLost, lost, name, k.feed, k.mid)
-			counter(descNACK, nacks, name, k.feed, k.mid, dir)
-			counter(descPLI, plis, name, k.feed, k.mid, dir)
+			r.nacks += s.nacks
+			r.plis += s.plis
+		}
+		for _, lk := range lostOrder {
+			counter(descLost, lost[lk], name, lk[0], lk[1])
+		}
+		for _, mk := range rtcpOrder {
+			counter(descNACK, rtcp[mk].nacks, name, mk.feed, mk.mid, mk.dir)
+			counter(descPLI, rtcp[mk].plis, name, mk.feed, mk.mid, mk.dir)
 		}
 		type sinkSum struct{ bytes, errors, dropped uint64 }
 		sinksBy := map[string]*sinkSum{}

@@ -94,11 +94,10 @@ func TestRunRefusesUnbuiltBridges(t *testing.T) {
 servers = ["ws://127.0.0.1:8188/"]
 [[bridge]]
 name = "cam1"
-plugin = "streaming"
-mountpoint = 1
+plugin = "echotest"
   [[bridge.sink]]
-  type = "rtmp"
-  url = "rtmp://127.0.0.1/live/key"
+  type = "webm"
+  path = "/tmp/{bridge}-{start}.webm"
 [[bridge]]
 name = "pub"
 plugin = "videoroom"
@@ -109,8 +108,8 @@ display = "x"
   path = "/srv/a.webm"
 `)
 	code, _, errs := run(t, "run", "-c", p)
-	if code != exitUsage || !strings.Contains(errs, `bridge[0] "cam1": sink[0]: rtmp sinks are not supported yet`) ||
-		!strings.Contains(errs, `bridge[1] "pub": videoroom send bridges are not supported yet`) {
+	if code != exitUsage || !strings.Contains(errs, `bridge[0] "cam1": echotest recv bridges are not supported yet`) ||
+		!strings.Contains(errs, `bridge[1] "pub": file sources are not supported yet`) {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
 }
