@@ -4,15 +4,14 @@ import "time"
 
 const (
 	// resyncThreshold is the discrepancy between the current mapping and a
-	// later sender report beyond which the report is not used to slew the
-	// mapping. It re-anchors the mapping when srConfirm reports in a row
-	// say the same and every packet that arrived meanwhile agrees (a pause
-	// with frozen timestamps, e.g. Janus switching a mountpoint to a
-	// restarted source); otherwise it is ignored (a stall upstream that the
-	// sender catches up, or the sender's NTP clock stepped), until
-	// srIgnoreLimit reports in a row say the same.
+	// later sender report beyond which the report is ignored. When every
+	// packet since the previous report agrees with it, the sender's stream
+	// is late (a stall it may catch up, or a pause shorter than the gap
+	// threshold: the timestamps, not the arrivals, place the frames, as for
+	// the packets themselves). Otherwise the sender's NTP clock may have
+	// stepped: srIgnoreLimit such reports in a row make the framer start
+	// over with the next one.
 	resyncThreshold = int64(500 * time.Millisecond)
-	srConfirm       = 2
 	// Later sender reports move the mapping towards the earliest of them
 	// over the last srWindow to 2*srWindow: Janus stamps a report from the
 	// time it forwarded the stream's newest packet, so a report errs late
@@ -65,8 +64,7 @@ type timeline struct {
 	offsetGen uint64 // the Clock's generation of offset
 	lastSRNs  int64  // the latest applied report, to realign with
 	lastSRTS  int64
-	srIgnored int
-	srFar     int   // consecutive far-off reports confirmed by the arrivals
+	srIgnored int   // consecutive reports that disagree with the packets
 	sinceSR   int64 // the least packet delay since the latest report
 	// the earliest discrepancy of the later reports in the current and the
 	// previous srWindow (sender time), relative to the current mapping
@@ -240,21 +238,14 @@ func (t *timeline) applySR(c *Clock, srNs, srTS, refTS int64, force bool) srResu
 	d := srAt(refTS) + t.offset - cur
 	switch {
 	case abs64(d) <= resyncThreshold:
-		t.srIgnored, t.srFar = 0, 0
+		t.srIgnored = 0
 		t.slewToEarliest(srNs, d)
 		return srApplied
 	case abs64(sinceSR-d) <= resyncThreshold:
-		// Every packet since the previous report agrees with this one,
-		// far from the mapping.
-		if t.srFar++; t.srFar >= srConfirm {
-			// For long enough not to be a stall: a pause (or jump) the
-			// gap threshold let through. Take the report's mapping.
-			t.srIgnored, t.srFar = 0, 0
-			t.reanchor(srTS, srNs+t.offset, d)
-			return srJumped
-		}
-	default:
-		t.srFar = 0
+		// The packets since the previous report are as late (or early)
+		// as this report says: the stream lags, the clocks agree.
+		t.srIgnored = 0
+		return srIgnored
 	}
 	t.srIgnored++
 	if t.srIgnored >= srIgnoreLimit {
