@@ -15,7 +15,7 @@ func sourceSupported(cfg *config.Source) error {
 		return fmt.Errorf("no source")
 	}
 	switch cfg.Type {
-	case config.SourceRTP:
+	case config.SourceRTP, config.SourceFile:
 		return nil
 	}
 	return fmt.Errorf("%s sources are not supported yet", cfg.Type)
@@ -29,6 +29,8 @@ func openSource(cfg *config.Source, log *slog.Logger) (media.Source, error) {
 	switch cfg.Type {
 	case config.SourceRTP:
 		return sources.NewRTP(cfg, log.With("source", cfg.Type))
+	case config.SourceFile:
+		return sources.NewFile(cfg, log.With("source", cfg.Type))
 	}
 	return nil, fmt.Errorf("%s sources are not supported yet", cfg.Type)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -689,4 +690,146 @@ feeds = "all"
 	waitFor(t, 5*time.Second, "video back within 5 s of the outage's end", func() bool { return inPackets(rec, "video") > before+25 })
 	t.Logf("video back %.1fs after the outage's end; cam %+v", time.Since(ended).Seconds(), cam.Stats())
 	waitFor(t, 5*time.Second, "cam up again", func() bool { return cam.Status().State == bridge.StateUp })
+}
+
+// syncMarkerFile encodes a VP8+Opus WebM of dur seconds that flashes (a
+// white picture) and beeps (1 kHz) for the first 200 ms of every second,
+// black and silent otherwise.
+func syncMarkerFile(t *testing.T, path string, dur int) {
+	t.Helper()
+	janustest.RequireTools(t, "ffmpeg", "ffprobe")
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error",
+		"-f", "lavfi", "-i", `color=c=black:size=320x240:rate=25,drawbox=c=white:t=fill:enable='lt(mod(t\,1)\,0.2)'`,
+		"-f", "lavfi", "-i", `sine=frequency=1000:sample_rate=48000,volume=volume=0:enable='gte(mod(t\,1)\,0.2)'`,
+		"-t", strconv.Itoa(dur), "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "300k", "-g", "25",
+		"-c:a", "libopus", "-ar", "48000", "-ac", "2", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("encoding %s: %v: %s", path, err, out)
+	}
+}
+
+// flashes returns the times of the recording's flashes: the pts of each
+// bright frame that follows a dark one.
+func flashes(t *testing.T, path string) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-f", "lavfi", "-i", "movie="+path+",signalstats",
+		"-show_entries", "frame=pts_time:frame_tags=lavfi.signalstats.YAVG", "-of", "csv=p=0").Output()
+	if err != nil {
+		t.Fatalf("ffprobe signalstats %s: %v", path, err)
+	}
+	var ts []float64
+	bright := false
+	for _, l := range strings.Fields(string(out)) {
+		f := strings.Split(l, ",")
+		if len(f) < 2 {
+			continue
+		}
+		pts, err1 := strconv.ParseFloat(f[0], 64)
+		y, err2 := strconv.ParseFloat(f[1], 64)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		if y > 128 && !bright {
+			ts = append(ts, pts)
+		}
+		bright = y > 128
+	}
+	return ts
+}
+
+// beeps returns the onsets of the recording's beeps (silencedetect's
+// silence ends).
+func beeps(t *testing.T, path string) []float64 {
+	t.Helper()
+	out, _ := exec.Command("ffmpeg", "-nostdin", "-v", "info", "-i", path, "-map", "0:a", "-af", "silencedetect=n=-30dB:d=0.3", "-f", "null", "-").CombinedOutput()
+	var ts []float64
+	for _, l := range strings.Split(string(out), "\n") {
+		if _, v, ok := strings.Cut(l, "silence_end: "); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				if x, err := strconv.ParseFloat(f[0], 64); err == nil {
+					ts = append(ts, x)
+				}
+			}
+		}
+	}
+	return ts
+}
+
+// TestSendFileLoop publishes a 3 s WebM file that flashes and beeps once a
+// second, looped, in a VideoRoom; a recv bridge records it for more than
+// three passes. The recording must decode cleanly with timestamps that
+// never go backwards, last about as long as it ran (the passes follow each
+// other without a jump), flash every second, and each beep must come with
+// its flash (A/V aligned through the loops).
+func TestSendFileLoop(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"videoroom"},
+		VideoRoom: janustest.VideoRoomConfig(1234, "vp8,h264"),
+	})
+	dir := t.TempDir()
+	file := filepath.Join(t.TempDir(), "marker.webm")
+	syncMarkerFile(t, file, 3)
+	rb := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "promo"
+plugin = "videoroom"
+room = 1234
+display = "promo"
+  [bridge.source]
+  type = "file"
+  path = %q
+  loop = true
+[[bridge]]
+name = "rec"
+plugin = "videoroom"
+room = 1234
+feeds = "all"
+include_own = true
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/{feed}-{display}.mkv"
+`, j.WSURL(), file, dir))
+	rec := rb.byName["rec"]
+	waitFor(t, 20*time.Second, "recording", func() bool { return inPackets(rec, "video") > 10 && len(globFiles(dir, "*-promo.mkv")) == 1 })
+	recording := time.Now()
+	time.Sleep(10 * time.Second) // more than three passes
+	rb.stop()
+	elapsed := time.Since(recording).Seconds()
+
+	path := recordingOf(t, dir, "*-promo.mkv")
+	checkRecording(t, path, "audio:opus,video:vp8", elapsed-1.5)
+	fl, bp := flashes(t, path), beeps(t, path)
+	t.Logf("recorded %.1fs; flashes %v; beeps %v", elapsed, fl, bp)
+	if len(fl) < 9 {
+		t.Fatalf("%d flashes in the recording, want one a second", len(fl))
+	}
+	for i := 1; i < len(fl); i++ {
+		if d := fl[i] - fl[i-1]; math.Abs(d-1) > 0.1 {
+			t.Errorf("flashes at %.3f and %.3f: %.3fs apart, want 1s", fl[i-1], fl[i], d)
+		}
+	}
+	paired := 0
+	for _, f := range fl {
+		if f < 0.5 {
+			continue // a beep at the very start has no silence before it to detect
+		}
+		best := math.Inf(1)
+		for _, b := range bp {
+			if math.Abs(b-f) < math.Abs(best) {
+				best = b - f
+			}
+		}
+		if math.Abs(best) > 0.06 {
+			t.Errorf("flash at %.3f: nearest beep %.3fs away", f, best)
+			continue
+		}
+		paired++
+	}
+	if paired < 8 {
+		t.Errorf("%d flashes with their beep, want at least 8", paired)
+	}
 }
