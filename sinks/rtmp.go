@@ -15,6 +15,7 @@ import (
 
 	rtmp "github.com/yapingcat/gomedia/go-rtmp"
 
+	"github.com/janusbridge/janusbridge/internal/rtmpguard"
 	"github.com/janusbridge/janusbridge/media"
 	"github.com/janusbridge/janusbridge/transcode"
 )
@@ -552,6 +553,7 @@ func (s *RTMP) session() error {
 	c.OnStateChange(func(st rtmp.RtmpState) { state = st })
 	c.OnStatus(func(code, level, desc string) { status = code + " " + desc })
 	c.Start(s.publish)
+	var guard rtmpguard.Guard
 	buf := make([]byte, 4096)
 	conn.SetReadDeadline(time.Now().Add(rtmpPublishTimeout))
 	for state != rtmp.STATE_RTMP_PUBLISH_START {
@@ -559,7 +561,7 @@ func (s *RTMP) session() error {
 		if err != nil {
 			return fmt.Errorf("publishing: %w", err)
 		}
-		if err := clientInput(c, buf[:n]); err != nil {
+		if err := clientInput(&guard, c, buf[:n]); err != nil {
 			return fmt.Errorf("publishing: %w", err)
 		}
 		if state == rtmp.STATE_RTMP_PUBLISH_FAILED {
@@ -586,7 +588,7 @@ func (s *RTMP) session() error {
 			readErr = err
 			break
 		}
-		if err := clientInput(c, buf[:n]); err != nil {
+		if err := clientInput(&guard, c, buf[:n]); err != nil {
 			readErr = err
 			break
 		}
@@ -599,9 +601,13 @@ func (s *RTMP) session() error {
 	return fmt.Errorf("connection lost: %w", readErr)
 }
 
-// clientInput feeds the server's bytes to gomedia's client, turning its
+// clientInput feeds the server's bytes to gomedia's client, after the
+// guard (gomedia spins forever on some malformed input), turning its
 // panics on malformed input into errors.
-func clientInput(c *rtmp.RtmpClient, b []byte) (err error) {
+func clientInput(g *rtmpguard.Guard, c *rtmp.RtmpClient, b []byte) (err error) {
+	if err := g.Check(b); err != nil {
+		return err
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed message from the server: %v", r)

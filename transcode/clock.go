@@ -85,7 +85,8 @@ func (c *clock) out(n, rate, delay int, now time.Time) (time.Duration, bool) {
 		c.anchors = c.anchors[1:]
 	}
 	a := c.anchors[0]
-	pts := a.pts + samplesDur(pos-a.pos, c.inRate)
+	// In nanoseconds, not input samples: no rounding to the input's rate.
+	pts := a.pts + samplesDur(start, rate) - samplesDur(a.pos, c.inRate)
 	// Latency: from the write of the input holding this packet's last
 	// sample to now.
 	end := (c.outPos - int64(delay)) * int64(c.inRate) / int64(rate)
