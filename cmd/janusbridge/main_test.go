@@ -99,17 +99,15 @@ plugin = "echotest"
   type = "webm"
   path = "/tmp/{bridge}-{start}.webm"
 [[bridge]]
-name = "pub"
-plugin = "videoroom"
-room = 1
-display = "x"
-  [bridge.source]
-  type = "file"
-  path = "/srv/a.webm"
+name = "cam2"
+plugin = "echotest"
+  [[bridge.sink]]
+  type = "ogg"
+  path = "/tmp/{bridge}-{start}.ogg"
 `)
 	code, _, errs := run(t, "run", "-c", p)
 	if code != exitUsage || !strings.Contains(errs, `bridge[0] "cam1": echotest recv bridges are not supported yet`) ||
-		!strings.Contains(errs, `bridge[1] "pub": file sources are not supported yet`) {
+		!strings.Contains(errs, `bridge[1] "cam2": echotest recv bridges are not supported yet`) {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}
 }
