@@ -62,8 +62,14 @@ feeds = "all"
 	slices.Sort(both)
 	waitUntil(t, "include_own bridge records both publishers", 20*time.Second, func() bool { return slices.Equal(feeds(all), both) })
 	waitUntil(t, "bridge records alice", 20*time.Second, func() bool { return slices.Contains(feeds(skip), aliceID) })
+	// A file opens at the first keyframe that reaches its sink: seconds on
+	// a loaded machine.
+	waitFile(t, filepath.Join(allDir, aliceID+".mkv"), 30*time.Second)
+	waitFile(t, filepath.Join(allDir, ourID+".mkv"), 30*time.Second)
+	waitFile(t, filepath.Join(skipDir, aliceID+".mkv"), 30*time.Second)
 	// The skipping bridge has seen the same room for a while: two follow
-	// polls later it still has not subscribed to our own publisher.
+	// polls later it still has not subscribed to our own publisher (a
+	// wait for something that must not happen: a sleep).
 	time.Sleep(5 * time.Second)
 	if got := feeds(skip); !slices.Equal(got, []string{aliceID}) {
 		t.Errorf("feeds = \"all\" records feeds %v, want only alice's %s (ours is %s)", got, aliceID, ourID)

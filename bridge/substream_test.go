@@ -79,8 +79,8 @@ substream = 1
 				}
 			}
 			t.Logf("%s: frame widths %v", name, count)
-			if count[want] < 10 {
-				t.Errorf("%d frames %d pixels wide, want at least 10", count[want], want)
+			if count[want] < 5 { // 8 s at 15 frames/s, but a loaded machine starves the encoders
+				t.Errorf("%d frames %d pixels wide, want at least 5", count[want], want)
 			}
 			if above > 0 {
 				t.Errorf("%d frames wider than %d after the first at that width: a higher substream came through", above, want)
