@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
+	"net"
 	"os/exec"
 	"strings"
 	"sync"
@@ -210,5 +212,129 @@ mountpoint = 1
 	}
 	if want := strings.TrimSuffix(url, key) + "<redacted>"; st.URL != want {
 		t.Errorf("status URL %q, want %q", st.URL, want)
+	}
+}
+
+// rtmpPublishMarker publishes secs seconds of the sync marker (a white
+// flash and a 1 kHz beep for the first 200 ms of every second) to url as
+// the README's OBS stand-in does: x264 with a keyframe every 30 frames and
+// AAC, in FLV.
+func rtmpPublishMarker(url string, secs int) (string, error) {
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re",
+		"-f", "lavfi", "-i", `color=c=black:size=320x240:rate=30,drawbox=c=white:t=fill:enable='lt(mod(t\,1)\,0.2)'`,
+		"-f", "lavfi", "-i", `sine=frequency=1000:sample_rate=44100,volume=volume=0:enable='gte(mod(t\,1)\,0.2)'`,
+		"-t", fmt.Sprint(secs), "-c:v", "libx264", "-g", "30", "-c:a", "aac", "-f", "flv", url).CombinedOutput()
+	return string(out), err
+}
+
+// waitTCP waits until addr takes connections.
+func waitTCP(t *testing.T, addr string, within time.Duration) {
+	t.Helper()
+	waitFor(t, within, addr+" listening", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
+
+// TestRTMPSourceToVideoRoom publishes with ffmpeg (x264 -g 30 + AAC, FLV)
+// to an rtmp source that publishes into an H.264 VideoRoom, and records
+// the room: a wrong key is refused (nothing breaks); the right one gives a
+// recording of H.264 and Opus that decodes cleanly, with flashes and beeps
+// together; the publisher drops and comes back, and the Janus side stays
+// joined: the same feed goes on in the same recording.
+func TestRTMPSourceToVideoRoom(t *testing.T) {
+	janustest.RequireTools(t, "ffmpeg", "ffprobe")
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"videoroom"},
+		VideoRoom: janustest.VideoRoomConfig(1234, "h264"),
+	})
+	dir := t.TempDir()
+	addr := fmt.Sprintf("127.0.0.1:%d", janustest.FreePort(t))
+	rb := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "obs-in"
+plugin = "videoroom"
+room = 1234
+display = "obs"
+  [bridge.source]
+  type = "rtmp"
+  listen = %q
+  app = "live"
+  key = "obs"
+[[bridge]]
+name = "rec"
+plugin = "videoroom"
+room = 1234
+feeds = "all"
+include_own = true
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/{feed}-{display}.mkv"
+`, j.WSURL(), addr, dir))
+	waitTCP(t, addr, 20*time.Second)
+	if out, err := rtmpPublishMarker("rtmp://"+addr+"/live/wrong", 1); err == nil {
+		t.Errorf("publishing with a wrong key succeeded: %s", out)
+	}
+	if st := rb.byName["obs-in"].Status().State; st == bridge.StateFailed || st == bridge.StateStopped {
+		t.Fatalf("after a wrong key the bridge is %s", st)
+	}
+	url := "rtmp://" + addr + "/live/obs"
+	if out, err := rtmpPublishMarker(url, 6); err != nil {
+		t.Fatalf("publishing: %v: %s", err, out)
+	}
+	rec := rb.byName["rec"]
+	waitFor(t, 5*time.Second, "recording", func() bool { return inPackets(rec, "video") > 10 && len(globFiles(dir, "*-obs.mkv")) == 1 })
+	// The publisher is gone for 3 s, then back.
+	pause := time.Now()
+	time.Sleep(3 * time.Second) // the outage being tested
+	state := rb.byName["obs-in"].Status().State
+	t.Logf("obs-in after %v without a publisher: %s", time.Since(pause).Round(time.Millisecond), state)
+	if state == bridge.StateFailed || state == bridge.StateStopped {
+		t.Errorf("bridge %s while the publisher is away", state)
+	}
+	before := inPackets(rec, "video")
+	if out, err := rtmpPublishMarker(url, 5); err != nil {
+		t.Fatalf("publishing again: %v: %s", err, out)
+	}
+	if after := inPackets(rec, "video"); after < before+100 {
+		t.Errorf("the second publish brought %d video packets to the recorder", after-before)
+	}
+	rb.stop()
+
+	files := globFiles(dir, "*-obs.mkv")
+	if len(files) != 1 {
+		t.Fatalf("recordings %v, want one (the same feed throughout)", files)
+	}
+	checkRecording(t, files[0], "audio:opus,video:h264", 11)
+	fl, bp := flashes(t, files[0]), beeps(t, files[0])
+	t.Logf("flashes %v; beeps %v", fl, bp)
+	// Known open problem: the audio comes out about 200 ms late here (the
+	// AAC transcoder's start and latency, which the sender reports map to
+	// sending time); the bound below only says the beeps belong to their
+	// flashes, and the offset is logged.
+	paired, sum := 0, 0.0
+	for _, f := range fl {
+		best := math.Inf(1)
+		for _, b := range bp {
+			if math.Abs(b-f) < math.Abs(best) {
+				best = b - f
+			}
+		}
+		if math.Abs(best) <= 0.3 {
+			paired++
+			sum += best
+		}
+	}
+	if paired < 8 {
+		t.Errorf("%d of %d flashes have their beep within 300 ms, want at least 8", paired, len(fl))
+	} else {
+		t.Logf("A/V offset (beep - flash): mean %+.0f ms over %d pairs", 1000*sum/float64(paired), paired)
 	}
 }

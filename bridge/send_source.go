@@ -15,7 +15,7 @@ func sourceSupported(cfg *config.Source) error {
 		return fmt.Errorf("no source")
 	}
 	switch cfg.Type {
-	case config.SourceRTP, config.SourceFile:
+	case config.SourceRTP, config.SourceFile, config.SourceRTMP:
 		return nil
 	}
 	return fmt.Errorf("%s sources are not supported yet", cfg.Type)
@@ -31,6 +31,8 @@ func openSource(cfg *config.Source, log *slog.Logger) (media.Source, error) {
 		return sources.NewRTP(cfg, log.With("source", cfg.Type))
 	case config.SourceFile:
 		return sources.NewFile(cfg, log.With("source", cfg.Type))
+	case config.SourceRTMP:
+		return sources.NewRTMP(cfg, log)
 	}
 	return nil, fmt.Errorf("%s sources are not supported yet", cfg.Type)
 }

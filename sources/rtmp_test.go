@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,22 @@ func judgeRTMPOutput(t *testing.T, c *collector, secs int) {
 	aEnd := time.Duration(audio[len(audio)-1].Timestamp) * time.Second / 48000
 	t.Logf("video %d packets (%d frames), audio %d packets; first audio at %v, first video at %v, last audio at %v",
 		len(video), frames, len(audio), a0, v0, aEnd)
+	// How late each track is handed on, relative to its timestamps: a
+	// sender report maps timestamps to the time of sending, so the tracks'
+	// difference here becomes an A/V offset downstream.
+	c.mu.Lock()
+	lag := func(track int, rate float64) time.Duration {
+		var ds []time.Duration
+		for i, p := range c.pkts[track] {
+			ds = append(ds, c.arrival[track][i].Sub(c.arrival[track][0])-time.Duration(float64(p.Timestamp-c.pkts[track][0].Timestamp)/rate*float64(time.Second)))
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	va, aa := lag(rtmpVideo, 90000), lag(rtmpAudio, 48000)
+	first := c.arrival[rtmpAudio][0].Sub(c.arrival[rtmpVideo][0]) - (a0 - v0)
+	c.mu.Unlock()
+	t.Logf("hand-on lag: audio %v behind video (median lag video %v, audio %v; first audio packet %v behind)", aa-va+first, va, aa, first)
 	if d := a0 - v0; d < -100*time.Millisecond || d > 100*time.Millisecond {
 		t.Errorf("first audio %v after the first video", d)
 	}
