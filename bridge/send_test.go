@@ -833,3 +833,64 @@ include_own = true
 		t.Errorf("%d flashes with their beep, want at least 8", paired)
 	}
 }
+
+// TestSendAudioBridge joins an AudioBridge room with an RTP source playing
+// a tone; a recv bridge records the room's mix, which must carry the tone.
+// An ICE restart on request must leave the mix going.
+func TestSendAudioBridge(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{Plugins: []string{"audiobridge"}, AudioBridge: audioBridgeRoom(5678)})
+	port := janustest.FreeUDPPorts(t, 1)[0]
+	dir := t.TempDir()
+	rb := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "talk"
+plugin = "audiobridge"
+room = 5678
+display = "talk"
+  [bridge.source]
+  type = "rtp"
+  [[bridge.source.track]]
+  kind = "audio"
+  codec = "opus"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+[[bridge]]
+name = "mix"
+plugin = "audiobridge"
+room = 5678
+  [[bridge.sink]]
+  type = "ogg"
+  path = "%s/mix.ogg"
+`, j.WSURL(), port, janustest.PTOpus, dir))
+	janustest.StartFeed(t, janustest.FeedOptions{AudioPort: port})
+	talk, mix := rb.byName["talk"], rb.byName["mix"]
+	waitFor(t, 20*time.Second, "the mix recorded", func() bool {
+		return talk.Status().State == bridge.StateUp && inPackets(mix, "audio") > 100
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := talk.RestartICE(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "ICE restart", func() bool { return talk.Stats().ICERestarts == 1 })
+	time.Sleep(3 * time.Second)
+	rb.stop()
+	path := filepath.Join(dir, "mix.ogg")
+	if got := ffprobe(t, path).codecs(); got != "audio:opus" {
+		t.Errorf("streams %s, want audio:opus", got)
+	}
+	if errs := decodeErrors(t, path); errs != "" {
+		t.Errorf("decode errors: %.1000s", errs)
+	}
+	if v := maxVolume(t, path); v < -40 {
+		t.Errorf("max volume %.1f dB: the mix is silent", v)
+	}
+	if st := talk.Status(); st.State != bridge.StateStopped {
+		t.Errorf("talk state %s", st.State)
+	}
+	t.Logf("talk %+v", talk.Stats())
+}

@@ -30,7 +30,11 @@ func (s *send) newPlugin() sendPlugin {
 	case config.PluginVideoRoom:
 		return &publisherPlugin{b: s.b}
 	case config.PluginAudioBridge:
-		return &audioBridgeSender{b: s.b}
+		codec := ""
+		if ts := s.activeTracks(); len(ts) > 0 {
+			codec = ts[0].desc.Codec
+		}
+		return &audioBridgeSender{b: s.b, codec: codec}
 	}
 	return echoTestSender{}
 }
@@ -321,12 +325,13 @@ func (v *publisherPlugin) leave(ctx context.Context, h *janus.Handle) {
 
 // audioBridgeSender joins an AudioBridge room.
 type audioBridgeSender struct {
-	b *Bridge
+	b     *Bridge
+	codec string // opus, pcmu or pcma
 }
 
 func (a *audioBridgeSender) join(ctx context.Context, h *janus.Handle) error {
 	cfg := a.b.cfg
-	joined, err := janus.AudioBridgeJoin(ctx, h, JanusID(cfg.Room), janus.AudioBridgeJoinRequest{Display: cfg.Display, Pin: cfg.Pin})
+	joined, err := janus.AudioBridgeJoin(ctx, h, JanusID(cfg.Room), janus.AudioBridgeJoinRequest{Display: cfg.Display, Pin: cfg.Pin, Codec: a.codec})
 	if err != nil {
 		return err
 	}
