@@ -104,6 +104,10 @@ func Supported(cfg *config.Bridge) error {
 	switch cfg.Direction() {
 	case "send":
 		return sendSupported(cfg)
+	case "both": // the EchoTest self-test loop
+		if err := sendSupported(cfg); err != nil {
+			return err
+		}
 	case "recv":
 		if cfg.Plugin == config.PluginEchoTest {
 			return fmt.Errorf("%s %s bridges are not supported yet", cfg.Plugin, cfg.Direction())
@@ -173,7 +177,7 @@ func (b *Bridge) setState(state string, err error) {
 // then finalises its outputs. It returns the error that stopped it for
 // good, or nil after a clean stop.
 func (b *Bridge) Run(ctx context.Context) error {
-	if b.cfg.Direction() == "send" {
+	if d := b.cfg.Direction(); d == "send" || d == "both" {
 		return b.runSend(ctx)
 	}
 	r, err := newRecv(b)

@@ -22,6 +22,9 @@ import (
 // PeerConnections that carry them and the sources that feed them.
 type send struct {
 	b *Bridge
+	// rx receives the echo of an EchoTest self-test loop into the sinks;
+	// nil for a bridge that only sends.
+	rx *recv
 	// open makes a source from its configuration.
 	open func(*config.Source) (media.Source, error)
 
@@ -417,6 +420,21 @@ func (b *Bridge) runSend(ctx context.Context) error {
 		s.stop()
 		return err
 	}
+	if b.cfg.Direction() == "both" {
+		r, err := newRecv(b)
+		if err != nil {
+			b.setState(StateFailed, err)
+			s.stop()
+			return err
+		}
+		s.rx = r
+		b.rx.Store(r)
+		defer func() {
+			if err := r.close(); err != nil {
+				b.log.Error("closing outputs", "err", err)
+			}
+		}()
+	}
 	b.tx.Store(s)
 	session := s.webrtcSession
 	if b.cfg.Plugin == config.PluginStreaming {
@@ -447,7 +465,11 @@ func sendSupported(cfg *config.Bridge) error {
 // stats is the snapshot of a send bridge: its tracks, removed ones
 // included (their counters stop).
 func (s *send) stats() BridgeStats {
-	st := BridgeStats{ICERestarts: s.b.iceRestarts.Load(), Renegotiations: s.b.renegotiations.Load()}
+	var st BridgeStats
+	if s.rx != nil { // the echo's tracks and sinks
+		st = s.b.recvStats(s.rx)
+	}
+	st.ICERestarts, st.Renegotiations = s.b.iceRestarts.Load(), s.b.renegotiations.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, t := range s.tracks {

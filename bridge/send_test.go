@@ -894,3 +894,51 @@ room = 5678
 	}
 	t.Logf("talk %+v", talk.Stats())
 }
+
+// TestSendEchoTestLoop runs the self-test loop: an RTP source (VP8+Opus)
+// goes into the EchoTest plugin and its echo comes back into a file sink of
+// the same bridge, which must decode cleanly with both tracks.
+func TestSendEchoTestLoop(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{Plugins: []string{"echotest"}})
+	ports := janustest.FreeUDPPorts(t, 2)
+	dir := t.TempDir()
+	rb := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "selftest"
+plugin = "echotest"
+  [bridge.source]
+  type = "rtp"
+  [[bridge.source.track]]
+  kind = "video"
+  codec = "vp8"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+  [[bridge.source.track]]
+  kind = "audio"
+  codec = "opus"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/echo.mkv"
+`, j.WSURL(), ports[0], janustest.PTVP8, ports[1], janustest.PTOpus, dir))
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[0], AudioPort: ports[1]})
+	b := rb.byName["selftest"]
+	waitFor(t, 20*time.Second, "the echo recorded", func() bool {
+		return inPackets(b, "video") > 100 && inPackets(b, "audio") > 50 && len(globFiles(dir, "echo.mkv")) == 1
+	})
+	time.Sleep(4 * time.Second)
+	st := b.Stats()
+	rb.stop()
+	t.Logf("selftest %+v", st)
+	checkRecording(t, filepath.Join(dir, "echo.mkv"), "audio:opus,video:vp8", 3)
+	for i := range 2 {
+		if o := outTrack(b, i); o.Packets == 0 {
+			t.Errorf("sent track %+v: no packets", o)
+		}
+	}
+}

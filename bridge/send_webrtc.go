@@ -66,8 +66,17 @@ func (s *send) webrtcSession(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r := s.rx; r != nil {
+		p.PC().OnTrack(r.onTrack)
+		r.mu.Lock()
+		r.pc = p.PC()
+		r.mu.Unlock()
+	}
 	defer func() {
 		p.Close()
+		if s.rx != nil {
+			s.rx.readers.Wait() // the echo's readers end with the PeerConnection
+		}
 		for _, t := range s.activeTracks() {
 			t.mu.Lock()
 			t.sender, t.mid = nil, ""
@@ -180,6 +189,16 @@ func (s *send) negotiate(ctx context.Context, p *janus.Peer, h *janus.Handle, pl
 	answer, err := plugin.offer(ctx, h, offer, first)
 	if err != nil {
 		return err
+	}
+	if s.rx != nil {
+		// The echoed tracks, described to the sinks before their media.
+		tracks, err := offerTracks(answer.SDP)
+		if err != nil {
+			return err
+		}
+		if err := s.rx.setTracks(tracks, func(string) feedInfo { return feedInfo{} }); err != nil {
+			return err
+		}
 	}
 	if err := p.HandleRemoteJSEP(ctx, answer); err != nil {
 		return err

@@ -88,11 +88,16 @@ func (b *Bridge) Stats() BridgeStats {
 	if tx := b.tx.Load(); tx != nil {
 		return tx.stats()
 	}
-	st := BridgeStats{ICERestarts: b.iceRestarts.Load(), Renegotiations: b.renegotiations.Load()}
 	r := b.rx.Load()
 	if r == nil {
-		return st
+		return BridgeStats{ICERestarts: b.iceRestarts.Load(), Renegotiations: b.renegotiations.Load()}
 	}
+	return b.recvStats(r)
+}
+
+// recvStats is the snapshot of the outputs of r.
+func (b *Bridge) recvStats(r *recv) BridgeStats {
+	st := BridgeStats{ICERestarts: b.iceRestarts.Load(), Renegotiations: b.renegotiations.Load()}
 	r.mu.Lock()
 	outs := make([]*output, 0, len(r.outputs))
 	for _, out := range r.outputs {
