@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -336,5 +338,139 @@ include_own = true
 		t.Errorf("%d of %d flashes have their beep within 300 ms, want at least 8", paired, len(fl))
 	} else {
 		t.Logf("A/V offset (beep - flash): mean %+.0f ms over %d pairs", 1000*sum/float64(paired), paired)
+	}
+}
+
+// rtmpAVSyncRun is how long TestRTMPSinkAVSync records: 60 s unless
+// JB_RTMP_AVSYNC says otherwise (e.g. "10m" for the issue's 10-minute run).
+func rtmpAVSyncRun(t *testing.T) time.Duration {
+	if v := os.Getenv("JB_RTMP_AVSYNC"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("JB_RTMP_AVSYNC: %v", err)
+		}
+		return d
+	}
+	return 60 * time.Second
+}
+
+// TestRTMPSinkAVSync sends an H.264+Opus mountpoint fed with the sync
+// marker (a flash and a 1 kHz beep for the first 200 ms of every second)
+// through an rtmp sink to nginx-rtmp, records the stream back from nginx
+// with ffmpeg (-c copy) for rtmpAVSyncRun, and measures the offset of
+// each beep from its flash: mean |offset| <= 40 ms, and no drift (the
+// offsets' slope over the run under 5 ms/min). The feed's own beeps start
+// 0 to 21 ms late (ffmpeg's sine makes 1024-sample frames); that is part
+// of what is measured.
+func TestRTMPSinkAVSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a minute of streaming: skipped with -short")
+	}
+	janustest.RequireTools(t, "ffprobe", "ffmpeg")
+	run := rtmpAVSyncRun(t)
+	ports := janustest.FreeUDPPorts(t, 2)
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"streaming"},
+		Streaming: janustest.MountpointConfig(1, "h264", ports[0], ports[1]),
+	})
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "h264", AudioPort: ports[0], VideoPort: ports[1], SyncMarker: true})
+	ng := janustest.StartNginx(t)
+	url := ng.URL("sync")
+	rb := startRTMPBridge(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "to-rtmp"
+plugin = "streaming"
+mountpoint = 1
+  [[bridge.sink]]
+  type = "rtmp"
+  url = %q
+`, j.WSURL(), url))
+	rb.waitPublishing(t, 30*time.Second, 50000)
+	path := filepath.Join(t.TempDir(), "rtmp.mkv")
+	if d := os.Getenv("JB_KEEP_DIR"); d != "" {
+		path = filepath.Join(d, "rtmp.mkv")
+	}
+	secs := fmt.Sprintf("%.0f", run.Seconds())
+	rec := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-rw_timeout", "5000000", "-i", url, "-t", secs, "-c", "copy", "-y", path)
+	if out, err := rec.CombinedOutput(); err != nil {
+		t.Fatalf("recording from nginx: %v: %s", err, out)
+	}
+	st := rb.rtmpStatus()
+	t.Logf("sink: bytes %d, connects %d, errors %d, dropped %d; transcoder in %d out %d dropped %d latency %v cpu %v (%.1f%% of a core)",
+		st.Bytes, st.Connects, st.Errors, st.Dropped, st.Transcoder.In, st.Transcoder.Out, st.Transcoder.Dropped,
+		st.Transcoder.Latency.Round(time.Millisecond), st.Transcoder.CPU, 100*st.Transcoder.CPU.Seconds()/run.Seconds())
+	if errs := decodeErrors(t, path); errs != "" {
+		t.Errorf("recording decode errors: %s", errs)
+	}
+	fl, bp := flashes(t, path), beeps(t, path)
+	var xs, offs []float64
+	for _, f := range fl {
+		best := math.Inf(1)
+		for _, b := range bp {
+			if math.Abs(b-f) < math.Abs(best) {
+				best = b - f
+			}
+		}
+		if math.Abs(best) <= 0.5 {
+			xs, offs = append(xs, f), append(offs, best)
+		}
+	}
+	if want := int(run.Seconds() * 0.8); len(offs) < want {
+		t.Fatalf("%d flash/beep pairs in %v, want at least %d (flashes %d, beeps %d)", len(offs), run, want, len(fl), len(bp))
+	}
+	var sum, sumAbs, maxAbs float64
+	for _, o := range offs {
+		sum += o
+		sumAbs += math.Abs(o)
+		maxAbs = max(maxAbs, math.Abs(o))
+	}
+	n := float64(len(offs))
+	// The feed's own sawtooth: second k's beep starts at the first
+	// 1024-sample frame of 48 kHz at or after k s, (ceil(k*46.875) -
+	// k*46.875)*1024/48000 late, a pattern of 8 s. Its phase in the
+	// recording is the one that leaves the least variance; the drift is
+	// the slope of what is left.
+	saw := func(k int) float64 {
+		f := float64(k) * 46.875
+		return (math.Ceil(f) - f) * 1024 / 48000
+	}
+	bestVar, resid := math.Inf(1), []float64(nil)
+	for phase := 0; phase < 8; phase++ {
+		r := make([]float64, len(offs))
+		var m, v float64
+		for i := range offs {
+			r[i] = offs[i] - saw(int(math.Round(xs[i]-xs[0]))+phase)
+			m += r[i] / n
+		}
+		for i := range r {
+			v += (r[i] - m) * (r[i] - m)
+		}
+		if v < bestVar {
+			bestVar, resid = v, r
+		}
+	}
+	var mx, my float64
+	for i := range xs {
+		mx += xs[i] / n
+		my += resid[i] / n
+	}
+	var sxy, sxx float64
+	for i := range xs {
+		sxy += (xs[i] - mx) * (resid[i] - my)
+		sxx += (xs[i] - mx) * (xs[i] - mx)
+	}
+	slope := sxy / sxx * 60 // s per minute
+	t.Logf("less the feed's own 0-21 ms sawtooth: mean=%+.1fms sd=%.1fms", 1000*my, 1000*math.Sqrt(bestVar/n))
+	t.Logf("A/V offset (beep - flash) over %v: pairs=%d mean=%+.1fms mean|.|=%.1fms max|.|=%.1fms drift=%+.2fms/min",
+		run, len(offs), 1000*sum/n, 1000*sumAbs/n, 1000*maxAbs, 1000*slope)
+	if sumAbs/n > 0.040 {
+		t.Errorf("mean |A/V offset| %.1f ms, want <= 40 ms", 1000*sumAbs/n)
+	}
+	if math.Abs(slope) > 0.005 {
+		t.Errorf("A/V offset drifts %+.2f ms/min, want none (under 5 ms/min)", 1000*slope)
 	}
 }
