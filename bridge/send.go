@@ -25,6 +25,9 @@ type send struct {
 	// rx receives the echo of an EchoTest self-test loop into the sinks;
 	// nil for a bridge that only sends.
 	rx *recv
+	// ownsMountpoint: a Streaming bridge created its mountpoint and has not
+	// destroyed it yet. Used by the sessions, one at a time.
+	ownsMountpoint bool
 	// open makes a source from its configuration.
 	open func(*config.Source) (media.Source, error)
 
@@ -75,6 +78,40 @@ type input struct {
 
 // errNoSource: a send bridge with nothing left to send.
 var errNoSource = errors.New("no source track to send")
+
+// errSourceIdle: the sources send nothing (camera off, feed stopped).
+var errSourceIdle = errors.New("the source sends nothing")
+
+// sourceIdle is how long the sources may send nothing before the bridge
+// says it waits for them.
+const sourceIdle = 3 * time.Second
+
+// idleWatch follows the packets a session sends, for checkIdle.
+type idleWatch struct {
+	last  uint64
+	since time.Time
+}
+
+// checkIdle turns the bridge's state to waiting while its sources send
+// nothing, and back to up when they send again; other states are left to
+// the session.
+func (s *send) checkIdle(w *idleWatch, now time.Time) {
+	var n uint64
+	for _, t := range s.activeTracks() {
+		n += t.stats.Packets.Load()
+	}
+	state := s.b.Status().State
+	if n != w.last || w.since.IsZero() {
+		w.last, w.since = n, now
+		if state == StateWaiting {
+			s.b.setState(StateUp, nil)
+		}
+		return
+	}
+	if state == StateUp && now.Sub(w.since) >= sourceIdle {
+		s.b.setState(StateWaiting, errSourceIdle)
+	}
+}
 
 func newSend(b *Bridge, open func(*config.Source) (media.Source, error)) *send {
 	return &send{b: b, open: open, done: make(chan struct{})}

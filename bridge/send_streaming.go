@@ -108,13 +108,22 @@ func (s *send) streamingSession(ctx context.Context) error {
 		return err
 	}
 	if created {
+		// Ours until destroyed, even when a later session finds it still
+		// there (its session lost while Janus lived).
+		s.ownsMountpoint = true
+	}
+	if s.ownsMountpoint {
 		defer func() {
+			if h.Err() != nil {
+				return // the handle is gone, with Janus or our session; a later session sees to it
+			}
 			dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			if err := janus.StreamingDestroy(dctx, h, JanusID(b.cfg.Mountpoint), b.cfg.Secret); err != nil {
 				b.log.Warn("destroying the mountpoint", "err", err)
 			} else {
 				b.log.Info("mountpoint destroyed", "mountpoint", b.cfg.Mountpoint.String())
+				s.ownsMountpoint = false
 			}
 		}()
 	}
@@ -188,6 +197,7 @@ func (s *send) streamingSession(ctx context.Context) error {
 		}
 	}
 	sendReports()
+	var watch idleWatch
 	for {
 		select {
 		case <-ctx.Done():
@@ -201,8 +211,9 @@ func (s *send) streamingSession(ctx context.Context) error {
 			if m.Janus == "hangup" {
 				return fmt.Errorf("janus hung up: %s", m.Reason)
 			}
-		case <-tick.C:
+		case now := <-tick.C:
 			sendReports()
+			s.checkIdle(&watch, now)
 		}
 	}
 }
@@ -240,7 +251,7 @@ func (s *send) mountpoint(ctx context.Context, h *janus.Handle, tracks []*sendTr
 		if err != nil {
 			return nil, false, fmt.Errorf("mountpoint %s: %w", cfg.Mountpoint, err)
 		}
-		if cfg.Create {
+		if cfg.Create && !s.ownsMountpoint {
 			s.b.log.Info("mountpoint exists with the same codecs: feeding it, leaving it in place", "mountpoint", cfg.Mountpoint.String())
 		}
 		return got, false, nil

@@ -942,3 +942,113 @@ plugin = "echotest"
 		}
 	}
 }
+
+// TestSendStreamingJanusRestart feeds a mountpoint the bridge created and
+// restarts Janus (which forgets it): the bridge creates it again on the new
+// Janus and feeds it; a viewer of the same daemon records again.
+func TestSendStreamingJanusRestart(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{Plugins: []string{"streaming"}})
+	ports := janustest.FreeUDPPorts(t, 2)
+	dir := t.TempDir()
+	rb := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+reconnect_min = "200ms"
+reconnect_max = "1s"
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "promo"
+plugin = "streaming"
+mountpoint = 99
+create = true
+  [bridge.source]
+  type = "rtp"
+  [[bridge.source.track]]
+  kind = "video"
+  codec = "h264"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+  [[bridge.source.track]]
+  kind = "audio"
+  codec = "opus"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+[[bridge]]
+name = "view"
+plugin = "streaming"
+mountpoint = 99
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/{bridge}-{start}.mkv"
+`, j.WSURL(), ports[0], janustest.PTH264, ports[1], janustest.PTOpus, dir))
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "h264", VideoPort: ports[0], AudioPort: ports[1]})
+	promo, view := rb.byName["promo"], rb.byName["view"]
+	waitFor(t, 20*time.Second, "viewer receiving", func() bool { return inPackets(view, "video") > 100 })
+
+	j.Restart(t)
+	restarted := time.Now()
+	before := inPackets(view, "video")
+	waitFor(t, 30*time.Second, "viewer receiving from the re-created mountpoint", func() bool {
+		return promo.Status().State == bridge.StateUp && inPackets(view, "video") > before+100
+	})
+	t.Logf("media back %.1fs after Janus restarted", time.Since(restarted).Seconds())
+	info := j.PluginRequest(t, "janus.plugin.streaming", map[string]any{"request": "info", "id": 99})
+	if info["streaming"] != "info" {
+		t.Errorf("mountpoint 99 after the restart: %v", info)
+	}
+	rb.stop()
+	gone := j.PluginRequest(t, "janus.plugin.streaming", map[string]any{"request": "info", "id": 99})
+	if code := fmt.Sprint(gone["error_code"]); code != strconv.Itoa(janus.StreamingErrNoSuchMountpoint) {
+		t.Errorf("mountpoint 99 after the bridge stopped: %v", gone)
+	}
+}
+
+// TestSendSourceStates: a publisher whose RTP source sends nothing stays
+// joined, state waiting, and goes up when the feed starts; a file source
+// without loop publishes its file and ends the bridge, state done.
+func TestSendSourceStates(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"videoroom"},
+		VideoRoom: janustest.VideoRoomConfig(1234, "vp8,h264"),
+	})
+	port := janustest.FreeUDPPorts(t, 1)[0]
+	file := filepath.Join(t.TempDir(), "marker.webm")
+	syncMarkerFile(t, file, 2)
+	rb := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "cam"
+plugin = "videoroom"
+room = 1234
+display = "cam"
+  [bridge.source]
+  type = "rtp"
+  [[bridge.source.track]]
+  kind = "audio"
+  codec = "opus"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+[[bridge]]
+name = "clip"
+plugin = "videoroom"
+room = 1234
+display = "clip"
+  [bridge.source]
+  type = "file"
+  path = %q
+`, j.WSURL(), port, janustest.PTOpus, file))
+	cam, clip := rb.byName["cam"], rb.byName["clip"]
+	waitFor(t, 15*time.Second, "cam waiting for its source", func() bool { return cam.Status().State == bridge.StateWaiting })
+	janustest.StartFeed(t, janustest.FeedOptions{AudioPort: port})
+	waitFor(t, 10*time.Second, "cam up with its source", func() bool {
+		return cam.Status().State == bridge.StateUp && outTrack(cam, 0).Packets > 0
+	})
+	waitFor(t, 15*time.Second, "clip done", func() bool { return clip.Status().State == bridge.StateDone })
+	if v := outTrack(clip, 0); v.Packets < 40 { // 2 s at 25 fps, a packet or more a frame
+		t.Errorf("clip's video %+v: want the whole file sent", v)
+	}
+}

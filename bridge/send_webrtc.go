@@ -123,8 +123,13 @@ func (s *send) webrtcSession(ctx context.Context) error {
 	s.requestKeyframes()
 
 	failedRestarts := 0
+	idle := time.NewTicker(time.Second)
+	defer idle.Stop()
+	var watch idleWatch
 	for {
 		select {
+		case now := <-idle.C:
+			s.checkIdle(&watch, now)
 		case <-ctx.Done():
 			return nil
 		case <-s.done:
