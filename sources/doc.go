@@ -6,5 +6,6 @@
 // sender as RTCP. A [File] source demuxes a media file (WebM/Matroska, Ogg
 // Opus, IVF, MP4, Annex-B H.264), packetizes its frames with pion's
 // payloaders and paces them in real time, optionally in a loop with
-// continuous RTP timestamps and sequence numbers.
+// continuous RTP timestamps and sequence numbers; AAC audio is re-encoded
+// to Opus by package transcode.
 package sources

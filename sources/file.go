@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/janusbridge/janusbridge/config"
 	"github.com/janusbridge/janusbridge/media"
+	"github.com/janusbridge/janusbridge/transcode"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 )
@@ -44,6 +46,9 @@ type fileTrack struct {
 	// av1Config is an AV1 track's configuration OBUs (sequence header),
 	// put in front of a keyframe that lacks them.
 	av1Config []byte
+	// asc is an AAC track's AudioSpecificConfig (raw AAC frames are
+	// given ADTS headers from it for the transcoder).
+	asc []byte
 }
 
 // frame is one access unit a demuxer read: a video picture or an audio
@@ -91,6 +96,13 @@ type FileStats struct {
 	// Late counts frames sent more than 100 ms after their time (a slow
 	// writer or a loaded machine).
 	Late uint64
+	// Dropped counts Opus packets of a transcoded AAC track that were
+	// dropped (the queue to the sender full); the transcoder counts its
+	// own drops in Transcoder.
+	Dropped uint64
+	// Transcoder holds the counters of the AAC transcoder of the current
+	// or last Run, zero without one.
+	Transcoder transcode.Stats
 }
 
 // fileOut is the packetizing state of a track the source sends.
@@ -102,23 +114,23 @@ type fileOut struct {
 	ssrc      uint32
 	seq       uint16
 	tsBase    uint32
-	lastDTS   time.Duration // of the track's previous frame in this pass
-	frameDur  time.Duration // the track's last frame duration
-	seen      bool
-	buf       []byte   // conversion buffer (Annex-B, OBUs), reused
+	aac       bool     // AAC in the file, sent as Opus through a transcoder
+	buf       []byte   // conversion buffer (Annex-B, OBUs, ADTS), reused
 	nals      [][]byte // NAL units of an Annex-B frame, reused
+	pkt       rtp.Packet
 }
 
 // File is a [media.Source] that plays a media file: WebM/Matroska (VP8,
-// VP9, H.264, AV1, Opus), Ogg Opus, IVF (VP8, VP9, AV1), MP4 (H.264, VP9,
-// AV1, Opus; progressive or fragmented) or an Annex-B H.264 stream at a
-// given frame rate. Its frames are packetized with pion's payloaders (MTU
+// VP9, H.264, AV1, Opus, AAC), Ogg Opus, IVF (VP8, VP9, AV1), MP4 (H.264,
+// VP9, AV1, Opus, AAC; progressive or fragmented) or an Annex-B H.264
+// stream at a given frame rate. Its frames are packetized with pion's payloaders (MTU
 // 1200) and paced in real time against one monotonic clock for all tracks,
 // so audio and video stay together. With loop the file starts again after
 // its end, RTP timestamps and sequence numbers going on: each pass is
 // placed one file duration (its last frame's end) after the previous one.
-// Tracks of other codecs (AAC, which needs the RTMP transcoder) are left
-// out with a warning.
+// AAC audio is sent as Opus, re-encoded by an ffmpeg child (package
+// transcode) that is fed ahead of time so that its output leaves on time.
+// Tracks of other codecs are left out with a warning.
 type File struct {
 	path   string
 	format string
@@ -133,8 +145,10 @@ type File struct {
 	// timeline is where the next Run starts on the media timeline, so a
 	// Run after a Run goes on with later timestamps.
 	timeline time.Duration
+	// tc is the AAC transcoder of the current or last Run.
+	tc atomic.Pointer[transcode.Transcoder]
 
-	frames, packets, loops, late atomic.Uint64
+	frames, packets, loops, late, dropped atomic.Uint64
 }
 
 var _ media.Source = (*File)(nil)
@@ -202,12 +216,16 @@ func (s *File) newOut(i int, t fileTrack) *fileOut {
 	case media.AV1:
 		tr.PayloadType = ptAV1
 		out.payloader = &codecs.AV1Payloader{}
-	default:
-		msg := "codec not supported by a file source: track left out"
-		if t.codec == "aac" {
-			msg = "AAC audio needs the transcoder of the RTMP source, not available to file sources yet: track left out"
+	case "aac":
+		if len(t.asc) < 2 {
+			s.log.Warn("AAC track without its AudioSpecificConfig: left out", "file", s.path, "track", i)
+			return nil
 		}
-		s.log.Warn(msg, "file", s.path, "track", i, "codec", t.codec)
+		tr.Codec, tr.Kind, tr.ClockRate, tr.PayloadType, tr.Channels = media.Opus, "audio", 48000, ptOpus, 2
+		tr.Fmtp = "minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1"
+		out.payloader, out.aac = &codecs.OpusPayloader{}, true
+	default:
+		s.log.Warn("codec not supported by a file source: track left out", "file", s.path, "track", i, "codec", t.codec)
 		return nil
 	}
 	out.track = tr
@@ -228,111 +246,301 @@ func (s *File) RequestKeyframe(int) {}
 
 // Stats returns the source's counters.
 func (s *File) Stats() FileStats {
-	return FileStats{Frames: s.frames.Load(), Packets: s.packets.Load(), Loops: s.loops.Load(), Late: s.late.Load()}
+	st := FileStats{Frames: s.frames.Load(), Packets: s.packets.Load(), Loops: s.loops.Load(), Late: s.late.Load(),
+		Dropped: s.dropped.Load()}
+	if tc := s.tc.Load(); tc != nil {
+		st.Transcoder = (*tc).Stats()
+	}
+	return st
 }
+
+// aacLead is how far ahead of their time AAC frames go to the transcoder:
+// more than its latency (an ffmpeg child's start included), so that the
+// Opus packets are there when they are due.
+const aacLead = 600 * time.Millisecond
 
 // Run opens the file and sends its frames, paced in real time, until ctx
 // ends (nil), w fails (its error), the file fails (an error naming the file
 // and offset) or, without loop, the file ends (io.EOF after the last
-// packet). w is called from Run's goroutine only.
+// packet). w is never called by two goroutines at once.
 func (s *File) Run(ctx context.Context, w media.PacketWriter) error {
-	f, err := os.Open(s.path)
+	d, f, err := s.open()
 	if err != nil {
-		return fmt.Errorf("file source: %w", err)
+		return err
 	}
 	defer f.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wmu sync.Mutex
+	write := func(track int, p *rtp.Packet) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		return w(track, p)
+	}
+	start := time.Now()
+	base := s.timeline
+
+	var wg sync.WaitGroup
+	audioDone := make(chan struct{})
+	if aac := s.aacOut(); aac != nil {
+		if err := s.startAAC(ctx, cancel, &wg, aac, start, base, write, audioDone); err != nil {
+			return err
+		}
+	} else {
+		close(audioDone)
+	}
+	end, err := s.play(ctx, d, start, base, 0, func(o *fileOut) bool { return !o.aac },
+		func(o *fileOut, fr *frame, t time.Duration) error { return s.send(o, fr, t, write) })
+	s.timeline = end
+	if err == io.EOF { // the last packets of the transcoded audio
+		select {
+		case <-audioDone:
+		case <-ctx.Done():
+		}
+	}
+	if err != nil && err != io.EOF {
+		cancel(err)
+	} else if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+		err = cause // the audio pipeline failed
+	}
+	cancel(nil)
+	wg.Wait()
+	return err
+}
+
+// open opens the file and its demuxer, checking that it still has the
+// tracks NewFile found.
+func (s *File) open() (demuxer, *os.File, error) {
+	f, err := os.Open(s.path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("file source: %w", err)
+	}
 	d, err := openDemuxer(f, s.path, s.format, s.fps)
 	if err != nil {
-		return fmt.Errorf("file source: %w", err)
+		f.Close()
+		return nil, nil, fmt.Errorf("file source: %w", err)
 	}
-	if len(d.tracks()) < len(s.byIn) {
-		return fmt.Errorf("file source: %s: its tracks changed since it was opened", s.path)
+	for in, o := range s.byIn {
+		ts := d.tracks()
+		if in >= len(ts) || ts[in].codec != o.conv.codec {
+			f.Close()
+			return nil, nil, fmt.Errorf("file source: %s: its tracks changed since it was opened", s.path)
+		}
 	}
+	return d, f, nil
+}
+
+// aacOut returns the AAC track the source sends, nil when none.
+func (s *File) aacOut() *fileOut {
+	for _, o := range s.outs {
+		if o.aac {
+			return o
+		}
+	}
+	return nil
+}
+
+// spanner follows one pass through the file to find its end: the latest
+// end (PTS plus the track's frame duration) of a frame of any track.
+type spanner struct {
+	last, dur []time.Duration
+	seen      []bool
+	end       time.Duration
+}
+
+func newSpanner(tracks int) *spanner {
+	return &spanner{last: make([]time.Duration, tracks), dur: make([]time.Duration, tracks), seen: make([]bool, tracks)}
+}
+
+func (sp *spanner) reset() {
+	clear(sp.seen)
+	sp.end = 0
+}
+
+// add takes a frame of a track of codec, its times relative to the file's
+// origin.
+func (sp *spanner) add(track int, codec string, data []byte, dts, pts time.Duration) {
+	if sp.seen[track] && dts > sp.last[track] {
+		sp.dur[track] = dts - sp.last[track]
+	}
+	if codec == media.Opus {
+		if d := opusDuration(data); d > 0 {
+			sp.dur[track] = d
+		}
+	}
+	sp.last[track], sp.seen[track] = dts, true
+	sp.end = max(sp.end, pts+sp.dur[track])
+}
+
+// play runs the passes through the file: each frame of a track that want
+// takes is handed to send at its due time (less lead) with its media time.
+// Every pipeline playing the same file computes the same passes (origin
+// and span from all tracks' frames), so tracks played by different
+// pipelines stay together. It returns where the last pass ended on the
+// media timeline and nil (ctx ended), io.EOF (the end without loop) or an
+// error.
+func (s *File) play(ctx context.Context, d demuxer, start time.Time, base, lead time.Duration,
+	want func(*fileOut) bool, send func(o *fileOut, fr *frame, t time.Duration) error) (time.Duration, error) {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-
-	start := time.Now()
-	offset := s.timeline // media time of this pass's start
+	sp := newSpanner(len(d.tracks()))
+	offset := base // media time of this pass's start
 	var origin time.Duration
 	originSet := false
-	var end time.Duration // the end of the last frame so far, this pass
-	var pkt rtp.Packet
 	for {
 		frames := 0
-		for _, o := range s.outs {
-			o.seen = false
-		}
+		sp.reset()
 		for {
-			if err := ctx.Err(); err != nil {
-				s.timeline = offset + end
-				return nil
+			if ctx.Err() != nil {
+				return offset + sp.end, nil
 			}
 			fr, err := d.next()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
-				return fmt.Errorf("file source: %w", err)
-			}
-			o := s.byIn[fr.track]
-			if o == nil {
-				continue
+				return offset + sp.end, fmt.Errorf("file source: %w", err)
 			}
 			if !originSet {
 				origin, originSet = fr.dts, true
 			}
 			dts, pts := fr.dts-origin, fr.pts-origin
-			if o.seen && dts > o.lastDTS {
-				o.frameDur = dts - o.lastDTS
-			}
-			if o.track.Codec == media.Opus {
-				if d := opusDuration(fr.data); d > 0 {
-					o.frameDur = d
-				}
-			}
-			o.lastDTS, o.seen = dts, true
-			end = max(end, pts+o.frameDur)
+			sp.add(fr.track, d.tracks()[fr.track].codec, fr.data, dts, pts)
 			frames++
-
+			o := s.byIn[fr.track]
+			if o == nil || !want(o) {
+				continue
+			}
 			if s.pace {
-				due := start.Add(offset - s.timeline + dts)
+				due := start.Add(offset - base + dts - lead)
 				if wait := time.Until(due); wait > 0 {
 					timer.Reset(wait)
 					select {
 					case <-ctx.Done():
 						timer.Stop()
-						s.timeline = offset + end
-						return nil
+						return offset + sp.end, nil
+					case <-timer.C:
+					}
+				} else if wait < -100*time.Millisecond && lead == 0 {
+					s.late.Add(1)
+				}
+			}
+			if err := send(o, &fr, offset+pts); err != nil {
+				return offset + sp.end, err
+			}
+		}
+		if frames == 0 {
+			return offset, fmt.Errorf("file source: %s: no frames", s.path)
+		}
+		offset += sp.end
+		if lead == 0 { // the main pipeline counts the passes
+			s.loops.Add(1)
+		}
+		if !s.loop {
+			return offset, io.EOF
+		}
+		if err := d.rewind(); err != nil {
+			return offset, fmt.Errorf("file source: %w", err)
+		}
+	}
+}
+
+// opusItem is an Opus packet of the transcoder waiting for its time.
+type opusItem struct {
+	pts  time.Duration
+	data []byte
+}
+
+// startAAC starts the pipeline of a transcoded AAC track: a goroutine that
+// plays the file (its own reader) and writes the AAC frames, as ADTS,
+// aacLead ahead of their time into an AAC-to-Opus transcoder, and one that
+// sends the transcoder's Opus packets when they are due. audioDone is
+// closed once the last packet is sent (the file ended without loop) or the
+// pipeline stopped; a failure cancels ctx with its cause.
+func (s *File) startAAC(ctx context.Context, cancel context.CancelCauseFunc, wg *sync.WaitGroup, o *fileOut,
+	start time.Time, base time.Duration, write media.PacketWriter, audioDone chan struct{}) error {
+	d, f, err := s.open()
+	if err != nil {
+		return err
+	}
+	queue := make(chan opusItem, 256)
+	tc, err := transcode.NewAACToOpus(transcode.Config{Logger: s.log, Output: func(p transcode.Packet) {
+		select {
+		case queue <- opusItem{pts: p.PTS, data: append([]byte(nil), p.Data...)}:
+		default:
+			s.dropped.Add(1)
+		}
+	}})
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("file source: %s: AAC transcoder: %w", s.path, err)
+	}
+	var iface transcode.Transcoder = tc
+	s.tc.Store(&iface)
+	wg.Add(2)
+	go func() { // the reader: AAC frames into the transcoder
+		defer wg.Done()
+		defer f.Close()
+		_, err := s.play(ctx, d, start, base, aacLead, func(x *fileOut) bool { return x == o },
+			func(o *fileOut, fr *frame, t time.Duration) error {
+				adts, err := transcode.AppendADTS(o.buf[:0], o.conv.asc, len(fr.data))
+				if err != nil {
+					return fmt.Errorf("file source: %s: AAC: %w", s.path, err)
+				}
+				o.buf = append(adts, fr.data...)
+				tc.Write(t, o.buf)
+				return nil
+			})
+		if err != nil && err != io.EOF {
+			cancel(err)
+		}
+		tc.Close() // flushes: the last packets reach the queue
+		close(queue)
+	}()
+	go func() { // the sender: Opus packets when they are due
+		defer wg.Done()
+		defer close(audioDone)
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		defer timer.Stop()
+		var pkt rtp.Packet
+		for it := range queue {
+			if s.pace {
+				if wait := time.Until(start.Add(it.pts - base)); wait > 0 {
+					timer.Reset(wait)
+					select {
+					case <-ctx.Done():
+						timer.Stop()
+						return
 					case <-timer.C:
 					}
 				} else if wait < -100*time.Millisecond {
 					s.late.Add(1)
 				}
 			}
-			if err := s.send(o, &fr, offset+pts, &pkt, w); err != nil {
-				return err
+			if ctx.Err() != nil {
+				return
+			}
+			s.packets.Add(1)
+			s.frames.Add(1)
+			pkt.Header = rtp.Header{Version: 2, PayloadType: o.track.PayloadType, SequenceNumber: o.seq,
+				Timestamp: o.tsBase + toClock(it.pts, 48000), SSRC: o.ssrc}
+			pkt.Payload = it.data
+			o.seq++
+			if err := write(o.track.Index, &pkt); err != nil {
+				cancel(err)
+				return
 			}
 		}
-		if frames == 0 {
-			return fmt.Errorf("file source: %s: no frames", s.path)
-		}
-		s.loops.Add(1)
-		offset += end
-		if !s.loop {
-			s.timeline = offset
-			return io.EOF
-		}
-		if err := d.rewind(); err != nil {
-			return fmt.Errorf("file source: %w", err)
-		}
-		end = 0
-	}
+	}()
+	return nil
 }
 
 // send packetizes one frame of track o at media time t and hands the
 // packets to w.
-func (s *File) send(o *fileOut, fr *frame, t time.Duration, pkt *rtp.Packet, w media.PacketWriter) error {
+func (s *File) send(o *fileOut, fr *frame, t time.Duration, w media.PacketWriter) error {
+	pkt := &o.pkt
 	data := s.convert(o, fr)
 	if len(data) == 0 {
 		return nil

@@ -72,6 +72,7 @@ var fixtures = map[string][]string{
 	"av1.mp4":         join(videoIn, av1Enc),
 	"h264-opus-f.mp4": join(videoIn, audioIn, h264Enc, opusEnc, []string{"-movflags", "+frag_keyframe+empty_moov+default_base_moof"}),
 	"h264-aac.mp4":    join(videoIn, audioIn, h264Enc, aacEnc),
+	"h264-aac.mkv":    join(videoIn, audioIn, h264Enc, aacEnc),
 	"h264.h264":       join(videoIn, h264Enc, []string{"-bsf:v", "h264_mp4toannexb", "-f", "h264"}),
 }
 
@@ -217,7 +218,8 @@ func TestFileFormats(t *testing.T) {
 		{"vp9-opus.mp4", []string{media.VP9, media.Opus}, 0},
 		{"av1.mp4", []string{media.AV1}, 0},
 		{"h264-opus-f.mp4", []string{media.H264, media.Opus}, 0},
-		{"h264-aac.mp4", []string{media.H264}, 0}, // AAC left out
+		{"h264-aac.mp4", []string{media.H264, media.Opus}, 0}, // AAC transcoded to Opus
+		{"h264-aac.mkv", []string{media.H264, media.Opus}, 0},
 		{"h264.h264", []string{media.H264}, 25},
 	}
 	for _, c := range cases {
@@ -261,11 +263,17 @@ func TestFileFormats(t *testing.T) {
 				want := streamFrames(t, path, tr.Kind)
 				errs, frames := decodeCheck(t, paths[i])
 				if tr.Codec == media.Opus {
-					// pion's Ogg writer declares a pre-skip of 80 ms
-					// (4 packets) that the decoder drops.
-					if len(pkts) != want {
+					if strings.Contains(c.file, "aac") {
+						// Re-encoded: 20 ms packets for the 2 s of AAC.
+						if len(pkts) < 98 || len(pkts) > 104 {
+							t.Errorf("opus from AAC: %d packets, want 2 s of 20 ms packets", len(pkts))
+						}
+						want = len(pkts)
+					} else if len(pkts) != want {
 						t.Errorf("opus: %d packets, file has %d", len(pkts), want)
 					}
+					// pion's Ogg writer declares a pre-skip of 80 ms
+					// (4 packets) that the decoder drops.
 					want -= 4
 				}
 				if errs != "" || frames != want {
@@ -372,52 +380,68 @@ func TestFilePacing(t *testing.T) {
 		}
 		t.Logf("took %v, stats %+v", took, src.Stats())
 	})
-	t.Run("loop", func(t *testing.T) {
-		src := newTestFile(t, path, true, 0, true)
-		col := newCollector(2)
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		start := time.Now()
-		err := src.Run(ctx, func(track int, p *rtp.Packet) error {
-			if src.Stats().Loops >= 3 {
-				cancel()
-				return nil
+	t.Run("loop", func(t *testing.T) { checkPacedLoop(t, path, 3) })
+	// AAC audio goes through an ffmpeg transcoder and must still leave on
+	// time, together with the video.
+	t.Run("aac", func(t *testing.T) { checkPacedLoop(t, fixture(t, "h264-aac.mp4"), 2) })
+}
+
+// checkPacedLoop plays a 2 s file with loop for passes passes in real
+// time: no packet may leave ahead of its time, timestamps never go back,
+// sequence numbers have no gap, and the tracks are where they should be
+// on the media timeline when the run ends (A/V together).
+func checkPacedLoop(t *testing.T, path string, passes int) {
+	src := newTestFile(t, path, true, 0, true)
+	col := newCollector(len(src.Tracks()))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	err := src.Run(ctx, func(track int, p *rtp.Packet) error {
+		if src.Stats().Loops >= uint64(passes) {
+			cancel()
+			return nil
+		}
+		return col.write(track, p)
+	})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("Run = %v, want nil after cancel", err)
+	}
+	if lo, hi := time.Duration(passes)*1700*time.Millisecond, time.Duration(passes)*4*time.Second; took < lo || took > hi {
+		t.Errorf("%d passes of a 2 s file took %v", passes, took)
+	}
+	var last []time.Duration // media time of each track's last packet, as of the end
+	for i, tr := range src.Tracks() {
+		pkts := col.track(i)
+		if len(pkts) == 0 {
+			t.Fatalf("%s: no packets", tr.Codec)
+		}
+		checkSeqContinuous(t, tr.Codec, pkts, 0)
+		col.mu.Lock()
+		arrival := append([]time.Time(nil), col.arrival[i]...)
+		col.mu.Unlock()
+		maxLag := time.Duration(0)
+		for j, p := range pkts {
+			if j > 0 && int32(p.Timestamp-pkts[j-1].Timestamp) < 0 {
+				t.Fatalf("%s: timestamp goes back at packet %d", tr.Codec, j)
 			}
-			return col.write(track, p)
-		})
-		took := time.Since(start)
-		if err != nil {
-			t.Fatalf("Run = %v, want nil after cancel", err)
-		}
-		if took < 5*time.Second || took > 12*time.Second {
-			t.Errorf("three passes of a 2 s file took %v", took)
-		}
-		var last [2]time.Duration // media time of each track's last packet
-		var end [2]time.Time
-		for i, tr := range src.Tracks() {
-			pkts := col.track(i)
-			col.mu.Lock()
-			arrival := append([]time.Time(nil), col.arrival[i]...)
-			col.mu.Unlock()
-			maxLag := time.Duration(0)
-			for j, p := range pkts {
-				m := time.Duration(p.Timestamp-pkts[0].Timestamp) * time.Second / time.Duration(tr.ClockRate)
-				lag := arrival[j].Sub(start) - m
-				if lag < -100*time.Millisecond {
-					t.Fatalf("%s: packet %d (media time %v) sent %v ahead of its time", tr.Codec, j, m, -lag)
-				}
-				maxLag = max(maxLag, lag)
-				last[i], end[i] = m, arrival[j]
+			m := time.Duration(p.Timestamp-pkts[0].Timestamp) * time.Second / time.Duration(tr.ClockRate)
+			lag := arrival[j].Sub(start) - m
+			if lag < -100*time.Millisecond {
+				t.Fatalf("%s: packet %d (media time %v) sent %v ahead of its time", tr.Codec, j, m, -lag)
 			}
-			t.Logf("%s: %d packets, max lag %v", tr.Codec, len(pkts), maxLag)
+			maxLag = max(maxLag, lag)
 		}
-		// Where each track was on the media timeline when the run ended.
-		skew := (last[0] + time.Since(end[0])) - (last[1] + time.Since(end[1]))
-		if skew < -150*time.Millisecond || skew > 150*time.Millisecond {
+		m := time.Duration(pkts[len(pkts)-1].Timestamp-pkts[0].Timestamp) * time.Second / time.Duration(tr.ClockRate)
+		last = append(last, m+time.Since(arrival[len(arrival)-1]))
+		t.Logf("%s: %d packets, max lag %v", tr.Codec, len(pkts), maxLag)
+	}
+	if len(last) == 2 {
+		if skew := last[0] - last[1]; skew < -150*time.Millisecond || skew > 150*time.Millisecond {
 			t.Errorf("video and audio %v apart at the end", skew)
 		}
-		t.Logf("took %v, A/V skew %v, stats %+v", took, skew, src.Stats())
-	})
+	}
+	t.Logf("took %v, stats %+v", took, src.Stats())
 }
 
 // TestFileTruncated cuts files short: opening or playing them must fail

@@ -344,6 +344,7 @@ func (d *mkvDemuxer) parseTracks(b []byte, base int64) error {
 			t.codec = media.Opus
 		case "A_AAC":
 			t.codec = "aac"
+			t.asc = append([]byte(nil), private...)
 		default:
 			t.codec = strings.ToLower(codecID)
 		}

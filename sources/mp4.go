@@ -438,6 +438,13 @@ func (d *mp4Demuxer) sampleEntry(b []byte, off int64) (fileTrack, error) {
 		}
 	case "mp4a":
 		ft.codec = "aac"
+		boxes, err := children(28)
+		if err != nil {
+			return ft, err
+		}
+		if esds, ok := boxes["esds"]; ok && len(esds) > 4 {
+			ft.asc = esdsASC(esds[4:])
+		}
 	default:
 		ft.codec = typ
 	}
@@ -741,4 +748,65 @@ func (d *mp4Demuxer) parseMoof(b []byte, moofOff, base int64) error {
 			return nil
 		})
 	})
+}
+
+// esdsASC returns the AudioSpecificConfig (the DecoderSpecificInfo) of an
+// esds box's ES descriptor, nil when it has none of MPEG-4 audio.
+func esdsASC(b []byte) []byte {
+	// desc reads a descriptor's tag and body.
+	desc := func(b []byte) (tag byte, body, rest []byte, ok bool) {
+		if len(b) < 2 {
+			return 0, nil, nil, false
+		}
+		tag, b = b[0], b[1:]
+		n := 0
+		for i := 0; i < 4; i++ {
+			if len(b) == 0 {
+				return 0, nil, nil, false
+			}
+			c := b[0]
+			b = b[1:]
+			n = n<<7 | int(c&0x7f)
+			if c&0x80 == 0 {
+				break
+			}
+		}
+		if n > len(b) {
+			return 0, nil, nil, false
+		}
+		return tag, b[:n], b[n:], true
+	}
+	tag, es, _, ok := desc(b)
+	if !ok || tag != 0x03 || len(es) < 3 {
+		return nil
+	}
+	flags := es[2]
+	es = es[3:]
+	if flags&0x80 != 0 { // streamDependenceFlag
+		if len(es) < 2 {
+			return nil
+		}
+		es = es[2:]
+	}
+	if flags&0x40 != 0 { // URL_Flag
+		if len(es) < 1 || int(es[0])+1 > len(es) {
+			return nil
+		}
+		es = es[1+int(es[0]):]
+	}
+	if flags&0x20 != 0 { // OCRstreamFlag
+		if len(es) < 2 {
+			return nil
+		}
+		es = es[2:]
+	}
+	tag, dc, _, ok := desc(es)
+	if !ok || tag != 0x04 || len(dc) < 13 || dc[0] != 0x40 { // DecoderConfigDescriptor of MPEG-4 audio
+		return nil
+	}
+	tag, asc, _, ok := desc(dc[13:])
+	if !ok || tag != 0x05 {
+		return nil
+	}
+	return append([]byte(nil), asc...)
 }
