@@ -67,16 +67,41 @@ type RTMP struct {
 	tcMu                                  sync.Mutex
 	tc                                    transcode.Transcoder // of the current session
 
-	// mu serialises the PacketWriter and the RTP state: the video comes
-	// from the connection's goroutine, the audio from the transcoder's.
+	// mu serialises the PacketWriter, the playout queues and the RTP
+	// state: the video comes from the connection's goroutine, the audio
+	// from the transcoder's, the packets leave from the pacer's.
 	mu        sync.Mutex
 	w         media.PacketWriter
 	wErr      error
+	queue     [2][]queued
+	wake      chan struct{}
+	late      atomic.Uint64
 	pkt       rtp.Packet
 	seq       [2]uint16
 	ssrc      [2]uint32
 	payloader codecs.H264Payloader
 }
+
+// queued is a packet waiting for its time in the playout queue.
+type queued struct {
+	due     time.Time
+	ts      uint32
+	marker  bool
+	payload []byte
+}
+
+// rtmpPlayout is the playout delay: each packet is handed on this long
+// after its media time (on the wall clock of the session's first frame),
+// video and audio alike. Downstream, sender reports map timestamps to
+// sending time, so the same delay on both tracks keeps them aligned while
+// the AAC transcoder (tens of ms, more while its child starts) delays the
+// audio. rtmpMaxLate: a packet later than this (a publisher that fell
+// behind) moves the session's clock instead of coming out late.
+const (
+	rtmpPlayout  = 200 * time.Millisecond
+	rtmpMaxLate  = time.Second
+	rtmpMaxQueue = 4096
+)
 
 // Track indices of an RTMP source.
 const (
@@ -103,6 +128,7 @@ func NewRTMP(cfg *config.Source, log *slog.Logger) (*RTMP, error) {
 				Fmtp: "minptime=10;useinbandfec=1"},
 		},
 		ssrc: [2]uint32{rand.Uint32(), rand.Uint32()},
+		wake: make(chan struct{}, 1),
 		seq:  [2]uint16{uint16(rand.Uint32()), uint16(rand.Uint32())},
 	}
 	if cfg.URL != "" {
@@ -163,12 +189,19 @@ func (s *RTMP) Run(ctx context.Context, w media.PacketWriter) error {
 	s.mu.Unlock()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	var pacer sync.WaitGroup
+	pacer.Go(func() { s.pace(ctx, cancel) })
 	var err error
 	if s.cfg.URL != "" {
 		err = s.pull(ctx, cancel)
 	} else {
 		err = s.listen(ctx, cancel)
 	}
+	cancel(nil)
+	pacer.Wait()
+	s.mu.Lock()
+	s.queue = [2][]queued{}
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -453,6 +486,7 @@ type ingest struct {
 	s      *RTMP
 	cancel context.CancelCauseFunc
 	origin time.Duration // session start on the source's timeline
+	wall   time.Time     // and on the wall clock (moved by late packets; s.mu)
 	first  int64         // RTMP time (ms) of the session's first frame
 	began  bool
 	tc     transcode.Transcoder
@@ -466,7 +500,9 @@ func (s *RTMP) newIngest(cancel context.CancelCauseFunc) *ingest {
 // at returns the source-timeline time of an RTMP time in ms.
 func (in *ingest) at(ms uint32) time.Duration {
 	if !in.began {
-		in.began, in.first, in.origin = true, int64(ms), time.Since(in.s.born)
+		in.s.mu.Lock()
+		in.began, in.first, in.origin, in.wall = true, int64(ms), time.Since(in.s.born), time.Now()
+		in.s.mu.Unlock()
 	}
 	return in.origin + time.Duration(int64(ms)-in.first)*time.Millisecond
 }
@@ -477,12 +513,12 @@ func (in *ingest) frame(cid codec.CodecID, pts, dts uint32, frame []byte) {
 	switch cid {
 	case codec.CODECID_VIDEO_H264:
 		s.videoFrames.Add(1)
-		s.writeVideo(in.cancel, in.at(pts), frame)
+		s.writeVideo(in, in.at(pts), in.at(dts), frame)
 	case codec.CODECID_AUDIO_AAC:
 		s.audioFrames.Add(1)
 		at := in.at(pts)
 		if in.tc == nil && !in.bad {
-			tc, err := transcode.NewAACToOpus(transcode.Config{Output: func(p transcode.Packet) { s.writeOpus(in.cancel, p) }, Logger: s.log})
+			tc, err := transcode.NewAACToOpus(transcode.Config{Output: func(p transcode.Packet) { s.writeOpus(in, p) }, Logger: s.log})
 			if err != nil {
 				in.bad = true
 				s.log.Error("rtmp source: no AAC transcoder, audio dropped", "err", err)
@@ -516,24 +552,87 @@ func (in *ingest) close() {
 // rtmpMTU is the largest RTP payload the source makes.
 const rtmpMTU = 1200
 
-// writeVideo packetizes an Annex-B access unit and hands it on.
-func (s *RTMP) writeVideo(cancel context.CancelCauseFunc, at time.Duration, au []byte) {
+// due returns when a packet of media time at leaves; s.mu is held.
+func (in *ingest) due(at time.Duration, now time.Time) time.Time {
+	d := in.wall.Add(at - in.origin + rtmpPlayout)
+	if late := now.Sub(d); late > rtmpMaxLate {
+		in.wall = in.wall.Add(late)
+		d = now
+	}
+	return d
+}
+
+// writeVideo packetizes an Annex-B access unit (presentation time pts,
+// decoding time dts) and queues it: it leaves in decoding order, stamped
+// with its presentation time.
+func (s *RTMP) writeVideo(in *ingest, pts, dts time.Duration, au []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	payloads := s.payloader.Payload(rtmpMTU, au)
-	ts := uint32(int64(at) * 90000 / int64(time.Second))
+	ts := uint32(int64(pts) * 90000 / int64(time.Second))
+	due := in.due(dts, time.Now())
 	for i, p := range payloads {
-		s.emit(cancel, rtmpVideo, ts, i == len(payloads)-1, p)
+		s.enqueue(rtmpVideo, queued{due: due, ts: ts, marker: i == len(payloads)-1, payload: p})
 	}
 }
 
-// writeOpus hands on an Opus packet from the transcoder.
-func (s *RTMP) writeOpus(cancel context.CancelCauseFunc, p transcode.Packet) {
+// writeOpus queues an Opus packet from the transcoder.
+func (s *RTMP) writeOpus(in *ingest, p transcode.Packet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// Rounded: the PTS of 20 ms steps are whole samples give or take a
 	// nanosecond.
-	s.emit(cancel, rtmpAudio, uint32((int64(p.PTS)*48000+int64(time.Second)/2)/int64(time.Second)), true, p.Data)
+	ts := uint32((int64(p.PTS)*48000 + int64(time.Second)/2) / int64(time.Second))
+	s.enqueue(rtmpAudio, queued{due: in.due(p.PTS, time.Now()), ts: ts, marker: true, payload: append([]byte(nil), p.Data...)})
+}
+
+// enqueue adds a packet to its track's playout queue (in due order per
+// track); s.mu is held.
+func (s *RTMP) enqueue(track int, q queued) {
+	if len(s.queue[track]) >= rtmpMaxQueue {
+		s.late.Add(1)
+		return
+	}
+	s.queue[track] = append(s.queue[track], q)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pace hands on the queued packets at their due times, the earliest of
+// the two tracks' heads first, until ctx ends.
+func (s *RTMP) pace(ctx context.Context, cancel context.CancelCauseFunc) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		wait := time.Hour
+		s.mu.Lock()
+		track := -1
+		for i := range s.queue {
+			if len(s.queue[i]) > 0 && (track < 0 || s.queue[i][0].due.Before(s.queue[track][0].due)) {
+				track = i
+			}
+		}
+		if track >= 0 {
+			q := s.queue[track][0]
+			if wait = time.Until(q.due); wait <= 0 {
+				s.queue[track][0] = queued{}
+				s.queue[track] = s.queue[track][1:]
+				s.emit(cancel, track, q.ts, q.marker, q.payload)
+				s.mu.Unlock()
+				continue
+			}
+		}
+		s.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-timer.C:
+		}
+	}
 }
 
 // emit writes one RTP packet; s.mu is held. A writer error ends Run.

@@ -153,6 +153,7 @@ func TestRTMPSourceListen(t *testing.T) {
 		t.Fatalf("publishing: %v: %s", err, out)
 	}
 	c.waitFor(t, 5*time.Second, "the publisher's end", func() bool { return !src.Stats().Publishing })
+	waitDrained(t, src)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +190,7 @@ func TestRTMPSourcePull(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.waitFor(t, 15*time.Second, "the end of the pull", func() bool { return !src.Stats().Publishing })
+	waitDrained(t, src)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -214,5 +216,23 @@ func waitListening(t *testing.T, addr string) {
 			t.Fatalf("%s not listening: %s", addr, out)
 		}
 		time.Sleep(20 * time.Millisecond) // polling with a deadline
+	}
+}
+
+// waitDrained waits until the source's playout queues are empty.
+func waitDrained(t *testing.T, s *RTMP) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		s.mu.Lock()
+		n := len(s.queue[0]) + len(s.queue[1])
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d packets still queued after 5 s", n)
+		}
+		time.Sleep(10 * time.Millisecond) // polling with a deadline
 	}
 }
