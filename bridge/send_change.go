@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/janusbridge/janusbridge/config"
 	"github.com/janusbridge/janusbridge/media"
@@ -58,11 +59,13 @@ func (s *send) specSource(spec *TrackSpec) (media.Source, int, error) {
 	return nil, 0, fmt.Errorf("the source has no %s track", spec.Kind)
 }
 
-// trackByMID finds an active track by its negotiated mid.
+// trackByMIDLocked finds an active track by its negotiated mid; between
+// sessions, when no mid is negotiated, by its index (the mid it is
+// negotiated with unless tracks were removed).
 func (s *send) trackByMIDLocked(mid string) (*sendTrack, error) {
 	for _, t := range s.tracks {
 		t.mu.Lock()
-		ok := !t.removed && t.mid != "" && t.mid == mid
+		ok := !t.removed && (t.mid == mid || t.mid == "" && strconv.Itoa(t.desc.Index) == mid)
 		t.mu.Unlock()
 		if ok {
 			return t, nil
