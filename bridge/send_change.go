@@ -63,6 +63,9 @@ func (s *send) specSource(spec *TrackSpec) (media.Source, int, error) {
 // sessions, when no mid is negotiated, by its index (the mid it is
 // negotiated with unless tracks were removed).
 func (s *send) trackByMIDLocked(mid string) (*sendTrack, error) {
+	if mid == "" {
+		return nil, errors.New("no mid given")
+	}
 	for _, t := range s.tracks {
 		t.mu.Lock()
 		ok := !t.removed && (t.mid == mid || t.mid == "" && strconv.Itoa(t.desc.Index) == mid)
