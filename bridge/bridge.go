@@ -216,7 +216,7 @@ func (b *Bridge) retry(ctx context.Context, done <-chan struct{}, session func(c
 		switch {
 		case isMissing(err):
 			state = StateWaiting
-		case isUnauthorized(err):
+		case isUnauthorized(err), errors.Is(err, errMismatch):
 			state, wait = StateFailed, maxBackoff
 		}
 		b.setState(state, err)

@@ -70,6 +70,10 @@ func ntpTime(t time.Time) uint64 {
 	return secs<<32 | frac
 }
 
+// errMismatch: what the bridge would feed does not fit what exists in
+// Janus (a mountpoint with other codecs): the bridge fails, retried slowly.
+var errMismatch = errors.New("does not fit the source")
+
 // mountpointMedia is one stream of the mountpoint the bridge feeds: its
 // mid, codec and ports.
 type mountpointMedia struct {
@@ -249,7 +253,7 @@ func (s *send) mountpoint(ctx context.Context, h *janus.Handle, tracks []*sendTr
 	case err == nil:
 		got, err := infoMedia(info, tracks)
 		if err != nil {
-			return nil, false, fmt.Errorf("mountpoint %s: %w", cfg.Mountpoint, err)
+			return nil, false, fmt.Errorf("%w: mountpoint %s: %w", errMismatch, cfg.Mountpoint, err)
 		}
 		if cfg.Create && !s.ownsMountpoint {
 			s.b.log.Info("mountpoint exists with the same codecs: feeding it, leaving it in place", "mountpoint", cfg.Mountpoint.String())
@@ -284,9 +288,9 @@ func (s *send) mountpoint(ctx context.Context, h *janus.Handle, tracks []*sendTr
 	return out, true, nil
 }
 
-// infoMedia matches an existing mountpoint's streams to the tracks, in
-// order: same kinds and codecs, ports known (the secret lets Janus tell
-// them).
+// infoMedia matches an existing mountpoint's streams to the tracks: each
+// track to a stream of its kind and codec (in order when several fit),
+// every stream fed, ports known (the secret lets Janus tell them).
 func infoMedia(info *janus.StreamingMountpointInfo, tracks []*sendTrack) ([]mountpointMedia, error) {
 	var ms []janus.StreamingMedia
 	for _, m := range info.Media {
@@ -297,12 +301,21 @@ func infoMedia(info *janus.StreamingMountpointInfo, tracks []*sendTrack) ([]moun
 	if len(ms) != len(tracks) {
 		return nil, fmt.Errorf("has %d audio/video streams, the source %d tracks", len(ms), len(tracks))
 	}
+	used := make([]bool, len(ms))
 	var out []mountpointMedia
-	for i, m := range ms {
-		t := tracks[i]
-		if m.Type != t.desc.Kind || !strings.EqualFold(m.Codec, t.desc.Codec) {
-			return nil, fmt.Errorf("stream %s is %s %s, the source's track %d %s", m.MID, m.Type, m.Codec, i, t.desc.Codec)
+	for i, t := range tracks {
+		j := -1
+		for k, m := range ms {
+			if !used[k] && m.Type == t.desc.Kind && strings.EqualFold(m.Codec, t.desc.Codec) {
+				j = k
+				break
+			}
 		}
+		if j < 0 {
+			return nil, fmt.Errorf("no %s %s stream for the source's track %d", t.desc.Kind, t.desc.Codec, i)
+		}
+		m := ms[j]
+		used[j] = true
 		if m.Port == 0 {
 			return nil, fmt.Errorf("stream %s: Janus tells no port (wrong or missing secret?)", m.MID)
 		}

@@ -1052,3 +1052,77 @@ display = "clip"
 		t.Errorf("clip's video %+v: want the whole file sent", v)
 	}
 }
+
+// TestSendStreamingExisting feeds mountpoints of Janus's configuration:
+// with create = false (ports learnt through info), and with create = true
+// on a mountpoint that exists with the same codecs (reused and left in
+// place); a mountpoint with other codecs is refused.
+func TestSendStreamingExisting(t *testing.T) {
+	mp := janustest.FreeUDPPorts(t, 4)
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"streaming"},
+		Streaming: janustest.MountpointConfig(1, "vp8", mp[0], mp[1]) + janustest.MountpointConfig(2, "h264", mp[2], mp[3]),
+	})
+	ports := janustest.FreeUDPPorts(t, 2)
+	dir := t.TempDir()
+	sender := func(name string, mountpoint int, create bool) string {
+		return fmt.Sprintf(`
+[[bridge]]
+name = %q
+plugin = "streaming"
+mountpoint = %d
+create = %t
+  [bridge.source]
+  type = "rtp"
+  [[bridge.source.track]]
+  kind = "video"
+  codec = "vp8"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+  [[bridge.source.track]]
+  kind = "audio"
+  codec = "opus"
+  listen = "127.0.0.1:%d"
+  payload_type = %d
+`, name, mountpoint, create, ports[0], janustest.PTVP8, ports[1], janustest.PTOpus)
+	}
+	head := fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+`, j.WSURL())
+	for _, create := range []bool{false, true} {
+		t.Run(fmt.Sprintf("create=%t", create), func(t *testing.T) {
+			rb := startBridges(t, head+sender("feed", 1, create)+fmt.Sprintf(`
+[[bridge]]
+name = "view"
+plugin = "streaming"
+mountpoint = 1
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/create-%t.mkv"
+`, dir, create))
+			feed := janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[0], AudioPort: ports[1]})
+			view := rb.byName["view"]
+			waitFor(t, 20*time.Second, "viewer receiving", func() bool { return inPackets(view, "video") > 100 && inPackets(view, "audio") > 50 })
+			time.Sleep(2 * time.Second) // media to record
+			rb.stop()
+			feed.Stop()
+			checkRecording(t, filepath.Join(dir, fmt.Sprintf("create-%t.mkv", create)), "audio:opus,video:vp8", 1)
+			info := j.PluginRequest(t, "janus.plugin.streaming", map[string]any{"request": "info", "id": 1})
+			if info["streaming"] != "info" {
+				t.Errorf("mountpoint 1 after the bridge stopped: %v, want it left in place", info)
+			}
+		})
+	}
+	t.Run("other codecs", func(t *testing.T) {
+		rb := startBridges(t, head+sender("feed", 2, true))
+		b := rb.byName["feed"]
+		waitFor(t, 10*time.Second, "refused", func() bool {
+			st := b.Status()
+			return st.State == bridge.StateFailed && strings.Contains(st.LastError, "no video vp8 stream")
+		})
+		t.Logf("status %+v", b.Status())
+	})
+}
