@@ -1126,3 +1126,67 @@ mountpoint = 1
 		t.Logf("status %+v", b.Status())
 	})
 }
+
+// TestSendNACKResponder drops 5% of the packets the send bridge sends to
+// Janus (nftables, on the bridge's ports): Janus asks for them again, the
+// bridge's NACK responder resends them, and the subscriber (another daemon,
+// other ports) loses next to nothing.
+func TestSendNACKResponder(t *testing.T) {
+	janustest.RequireTools(t, "nft")
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"videoroom"},
+		VideoRoom: janustest.VideoRoomConfig(1234, "vp8,h264"),
+	})
+	ports := janustest.FreeUDPPorts(t, 2)
+	dir := t.TempDir()
+	cfg := videoRoomSendConfig(j.WSURL(), "vp8", ports[0], ports[1], dir, "udp_port_min = 40100\nudp_port_max = 40199")
+	rb := startBridges(t, cfg[:strings.Index(cfg, "[[bridge]]\nname = \"rec\"")])
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[0], AudioPort: ports[1]})
+	viewers := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+udp_port_min = 40600
+udp_port_max = 40699
+[[bridge]]
+name = "rec"
+plugin = "videoroom"
+room = 1234
+feeds = "all"
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/{feed}-{display}.mkv"
+`, j.WSURL(), dir))
+	cam, rec := rb.byName["cam"], viewers.byName["rec"]
+	waitFor(t, 20*time.Second, "recording", func() bool { return inPackets(rec, "video") > 100 })
+
+	const table = "jbsendnack"
+	nft := func(args ...string) {
+		if out, err := exec.Command("nft", args...).CombinedOutput(); err != nil {
+			t.Fatalf("nft %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	exec.Command("nft", "delete", "table", "inet", table).Run() // a leftover of an earlier run
+	nft("add", "table", "inet", table)
+	t.Cleanup(func() { exec.Command("nft", "delete", "table", "inet", table).Run() })
+	nft("add", "chain", "inet", table, "in", "{ type filter hook input priority 0; }")
+	nft("add", "rule", "inet", table, "in", "udp", "sport", "40100-40199", "numgen", "random", "mod", "100", "<", "5", "counter", "drop")
+
+	sent, got := outTrack(cam, 0).Packets, inPackets(rec, "video")
+	time.Sleep(8 * time.Second)
+	sent, got = outTrack(cam, 0).Packets-sent, inPackets(rec, "video")-got
+	nft("delete", "table", "inet", table)
+	video := outTrack(cam, 0)
+	var lost uint64
+	for _, tr := range inTracks(rec, "video") {
+		lost += tr.Lost
+	}
+	t.Logf("under 5%% loss: %d video packets sent, %d received, %d lost for good; NACKed %d; cam %+v", sent, got, lost, video.NACKs, cam.Stats())
+	if video.NACKs == 0 {
+		t.Errorf("no NACK from Janus counted on the video track")
+	}
+	if float64(lost) > 0.01*float64(sent) {
+		t.Errorf("%d of %d video packets lost for good at the subscriber: the NACK responder should have resent them", lost, sent)
+	}
+}
