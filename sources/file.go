@@ -281,6 +281,7 @@ func (s *File) Run(ctx context.Context, w media.PacketWriter) error {
 	base := s.timeline
 
 	var wg sync.WaitGroup
+	wg.Go(func() { s.report(ctx) })
 	audioDone := make(chan struct{})
 	if aac := s.aacOut(); aac != nil {
 		if err := s.startAAC(ctx, cancel, &wg, aac, start, base, write, audioDone); err != nil {
@@ -306,6 +307,27 @@ func (s *File) Run(ctx context.Context, w media.PacketWriter) error {
 	cancel(nil)
 	wg.Wait()
 	return err
+}
+
+// report logs, once a second while ctx lasts, the late frames and
+// dropped packets counted in that second, if any.
+func (s *File) report(ctx context.Context) {
+	t := time.NewTicker(reportInterval)
+	defer t.Stop()
+	var prev FileStats
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := s.Stats()
+		if st.Late != prev.Late || st.Dropped != prev.Dropped || st.Transcoder.Dropped != prev.Transcoder.Dropped {
+			s.log.Warn("file source: behind in the last second", "late_frames", st.Late-prev.Late,
+				"opus_dropped", st.Dropped-prev.Dropped, "transcoder_dropped", st.Transcoder.Dropped-prev.Transcoder.Dropped)
+		}
+		prev = st
+	}
 }
 
 // open opens the file and its demuxer, checking that it still has the
@@ -387,7 +409,7 @@ func (s *File) play(ctx context.Context, d demuxer, start time.Time, base, lead 
 	sp := newSpanner(len(d.tracks()))
 	offset := base // media time of this pass's start
 	var origin time.Duration
-	originSet := false
+	originSet, reordered := false, false
 	for {
 		frames := 0
 		sp.reset()
@@ -406,6 +428,11 @@ func (s *File) play(ctx context.Context, d demuxer, start time.Time, base, lead 
 				origin, originSet = fr.dts, true
 			}
 			dts, pts := fr.dts-origin, fr.pts-origin
+			if pts != dts && lead == 0 && !reordered && d.tracks()[fr.track].codec != "aac" {
+				reordered = true
+				s.log.Warn("file source: the video has frames out of order (B-frames), which WebRTC receivers may not play",
+					"file", s.path, "track", fr.track)
+			}
 			sp.add(fr.track, d.tracks()[fr.track].codec, fr.data, dts, pts)
 			frames++
 			o := s.byIn[fr.track]

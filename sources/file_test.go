@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -468,4 +469,35 @@ func TestFileTruncated(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFileLate stalls the writer once for 400 ms: the frames that leave
+// late for it are counted and logged once, and the source catches up
+// instead of shifting the rest of the file.
+func TestFileLate(t *testing.T) {
+	var logs lockedBuffer
+	src, err := NewFile(&config.Source{Type: "file", Path: fixture(t, "vp8.ivf")}, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	start := time.Now()
+	err = src.Run(context.Background(), func(int, *rtp.Packet) error {
+		if n++; n == 10 {
+			time.Sleep(400 * time.Millisecond) // a writer stalled (fault injection)
+		}
+		return nil
+	})
+	took := time.Since(start)
+	if !errors.Is(err, io.EOF) {
+		t.Fatalf("Run = %v", err)
+	}
+	st := src.Stats()
+	if st.Late == 0 || took > 3*time.Second {
+		t.Errorf("late frames %d, run took %v (want some late frames and no shift of the 2 s file)", st.Late, took)
+	}
+	if !strings.Contains(logs.String(), "file source: behind in the last second") {
+		t.Errorf("no log line about late frames:\n%s", logs.String())
+	}
+	t.Logf("stats %+v, took %v", st, took)
 }

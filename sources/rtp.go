@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/janusbridge/janusbridge/config"
 	"github.com/janusbridge/janusbridge/media"
@@ -206,6 +207,7 @@ func (s *RTP) Run(ctx context.Context, w media.PacketWriter) error {
 			wg.Go(func() { s.readRTCP(cancel, i, c.rtcp) })
 		}
 	}
+	wg.Go(func() { s.report(ctx) })
 	<-ctx.Done()
 	s.mu.Lock()
 	s.conns = nil
@@ -222,6 +224,33 @@ func (s *RTP) Run(ctx context.Context, w media.PacketWriter) error {
 		return err
 	}
 	return nil
+}
+
+// reportInterval is how often a source logs the problems it counted.
+const reportInterval = time.Second
+
+// report logs, once a second while ctx lasts, the dropped packets counted
+// in that second, if any.
+func (s *RTP) report(ctx context.Context) {
+	t := time.NewTicker(reportInterval)
+	defer t.Stop()
+	var prev RTPStats
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := s.Stats()
+		if st.Malformed != prev.Malformed || st.WrongPayloadType != prev.WrongPayloadType ||
+			st.RTCPMalformed != prev.RTCPMalformed || st.KeyframeRequestErrors != prev.KeyframeRequestErrors {
+			s.log.Warn("rtp source: packets dropped in the last second",
+				"malformed", st.Malformed-prev.Malformed, "wrong_payload_type", st.WrongPayloadType-prev.WrongPayloadType,
+				"rtcp_malformed", st.RTCPMalformed-prev.RTCPMalformed,
+				"keyframe_requests_not_sent", st.KeyframeRequestErrors-prev.KeyframeRequestErrors)
+		}
+		prev = st
+	}
 }
 
 // open binds each track's RTP socket and, when it is free, its RTCP socket

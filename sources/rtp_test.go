@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -514,14 +515,34 @@ func waitStat(t *testing.T, cond func() bool) {
 	}
 }
 
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 // TestRTPMalformed sends garbage, truncated RTP, RTP of another payload
-// type and bad RTCP: each is counted and dropped, and the next good packet
-// still comes through.
+// type and bad RTCP: each is counted and dropped, the next good packet
+// still comes through, and the drops are logged in one line for that
+// second.
 func TestRTPMalformed(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", janustest.FreeUDPPorts(t, 1)[0])
+	var logs lockedBuffer
 	src, err := NewRTP(&config.Source{Type: "rtp", Tracks: []config.SourceTrack{
 		{Kind: "video", Codec: "h264", Listen: addr, PayloadType: 96, ClockRate: 90000},
-	}}, nil)
+	}}, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,6 +572,11 @@ func TestRTPMalformed(t *testing.T) {
 	}
 	if p := col.track(0)[0]; p.Timestamp != 3 || !bytes.Equal(p.Payload, []byte{0x41, 0xbb}) {
 		t.Errorf("packet handed on = %v", p)
+	}
+	const line = "packets dropped in the last second\" malformed=6 wrong_payload_type=1 rtcp_malformed=1"
+	waitStat(t, func() bool { return strings.Contains(logs.String(), line) })
+	if n := strings.Count(logs.String(), "packets dropped"); n != 1 {
+		t.Errorf("%d log lines about drops, want 1:\n%s", n, logs.String())
 	}
 }
 
