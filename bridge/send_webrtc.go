@@ -39,9 +39,14 @@ func (s *send) newPlugin() sendPlugin {
 	return echoTestSender{}
 }
 
-// maxFailedRestarts is how many ICE restarts in a row may fail before the
-// session is dropped for a full renegotiation (a new PeerConnection).
-const maxFailedRestarts = 3
+// restartsFor is how long ICE restarts may go on failing (an outage)
+// before the session is dropped for a full renegotiation (a new
+// PeerConnection, published again). Each restart that does not connect
+// ends in ICE failed after the ICE timeouts and is followed by another, so
+// media comes back within about one restart of the network's return; a new
+// PeerConnection costs the subscribers a new subscription, so it is the
+// last resort.
+const restartsFor = 30 * time.Second
 
 // webrtcSession runs one Janus negotiation of a send bridge over WebRTC
 // until the handle or the connection fails, or ctx ends.
@@ -123,6 +128,7 @@ func (s *send) webrtcSession(ctx context.Context) error {
 	s.requestKeyframes()
 
 	failedRestarts := 0
+	var failingSince time.Time
 	idle := time.NewTicker(time.Second)
 	defer idle.Stop()
 	var watch idleWatch
@@ -167,11 +173,13 @@ func (s *send) webrtcSession(ctx context.Context) error {
 					b.log.Info("ICE connected again", "restarts", failedRestarts)
 					s.requestKeyframes()
 				}
-				failedRestarts = 0
+				failedRestarts, failingSince = 0, time.Time{}
 				b.setState(StateUp, nil)
 				continue
 			}
-			if failedRestarts >= maxFailedRestarts {
+			if failingSince.IsZero() {
+				failingSince = time.Now()
+			} else if time.Since(failingSince) > restartsFor {
 				return fmt.Errorf("ICE failed after %d restarts: renegotiating from scratch", failedRestarts)
 			}
 			failedRestarts++
