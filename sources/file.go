@@ -362,6 +362,10 @@ func (s *File) aacOut() *fileOut {
 	return nil
 }
 
+// minPassSpan is the least a pass advances the timeline, for a file too
+// short to tell its duration (a single frame): a loop never spins.
+const minPassSpan = 40 * time.Millisecond
+
 // spanner follows one pass through the file to find its end: the latest
 // end (PTS plus the track's frame duration) of a frame of any track.
 type spanner struct {
@@ -460,7 +464,7 @@ func (s *File) play(ctx context.Context, d demuxer, start time.Time, base, lead 
 		if frames == 0 {
 			return offset, fmt.Errorf("file source: %s: no frames", s.path)
 		}
-		offset += sp.end
+		offset += max(sp.end, minPassSpan)
 		if lead == 0 { // the main pipeline counts the passes
 			s.loops.Add(1)
 		}

@@ -501,3 +501,41 @@ func TestFileLate(t *testing.T) {
 	}
 	t.Logf("stats %+v, took %v", st, took)
 }
+
+// TestFileOneFrameLoop loops an IVF file of a single frame: each pass must
+// still move the timeline on (no spinning on the same timestamp).
+func TestFileOneFrameLoop(t *testing.T) {
+	data, err := os.ReadFile(fixture(t, "vp8.ivf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := int(data[32]) | int(data[33])<<8 | int(data[34])<<16 | int(data[35])<<24
+	path := filepath.Join(t.TempDir(), "one.ivf")
+	if err := os.WriteFile(path, data[:32+12+size], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := newTestFile(t, path, true, 0, true)
+	var ts []uint32
+	start := time.Now()
+	err = src.Run(context.Background(), func(_ int, p *rtp.Packet) error {
+		if !p.Marker { // one timestamp per frame
+			return nil
+		}
+		ts = append(ts, p.Timestamp)
+		if len(ts) == 10 {
+			return errStop
+		}
+		return nil
+	})
+	if !errors.Is(err, errStop) {
+		t.Fatalf("Run = %v", err)
+	}
+	for i := 1; i < len(ts); i++ {
+		if d := ts[i] - ts[i-1]; d != 3600 { // 40 ms at 90 kHz
+			t.Fatalf("timestamps %v: step %d, want 3600", ts, d)
+		}
+	}
+	if took := time.Since(start); took < 300*time.Millisecond {
+		t.Errorf("10 passes of one frame took %v, want about 360 ms", took)
+	}
+}
