@@ -74,7 +74,9 @@ var fixtures = map[string][]string{
 	"h264-opus-f.mp4": join(videoIn, audioIn, h264Enc, opusEnc, []string{"-movflags", "+frag_keyframe+empty_moov+default_base_moof"}),
 	"h264-aac.mp4":    join(videoIn, audioIn, h264Enc, aacEnc),
 	"h264-aac.mkv":    join(videoIn, audioIn, h264Enc, aacEnc),
-	"h264.h264":       join(videoIn, h264Enc, []string{"-bsf:v", "h264_mp4toannexb", "-f", "h264"}),
+	// B-frames: composition offsets and an edit list.
+	"h264b-opus.mp4": join(videoIn, audioIn, []string{"-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-pix_fmt", "yuv420p", "-g", "25"}, opusEnc),
+	"h264.h264":      join(videoIn, h264Enc, []string{"-bsf:v", "h264_mp4toannexb", "-f", "h264"}),
 }
 
 func join(parts ...[]string) []string {
@@ -221,6 +223,7 @@ func TestFileFormats(t *testing.T) {
 		{"h264-opus-f.mp4", []string{media.H264, media.Opus}, 0},
 		{"h264-aac.mp4", []string{media.H264, media.Opus}, 0}, // AAC transcoded to Opus
 		{"h264-aac.mkv", []string{media.H264, media.Opus}, 0},
+		{"h264b-opus.mp4", []string{media.H264, media.Opus}, 0},
 		{"h264.h264", []string{media.H264}, 25},
 	}
 	for _, c := range cases {
@@ -255,7 +258,7 @@ func TestFileFormats(t *testing.T) {
 				writers[i].Close()
 				pkts := col.track(i)
 				checkSeqContinuous(t, tr.Codec, pkts, 0)
-				checkTimestamps(t, tr, pkts)
+				checkTimestamps(t, tr, pkts, strings.HasPrefix(c.file, "h264b") && tr.Kind == "video")
 				for _, p := range pkts {
 					if p.PayloadType != tr.PayloadType || len(p.Payload) > fileMTU {
 						t.Fatalf("%s: packet pt %d size %d", tr.Codec, p.PayloadType, len(p.Payload))
@@ -287,18 +290,26 @@ func TestFileFormats(t *testing.T) {
 }
 
 // checkTimestamps checks that a track's RTP timestamps never go backwards
-// and span about the fixture's 2 s.
-func checkTimestamps(t *testing.T, tr media.Track, pkts []*rtp.Packet) {
+// (unless reordered: B-frames are sent in decoding order with their
+// presentation times) and span about the fixture's 2 s.
+func checkTimestamps(t *testing.T, tr media.Track, pkts []*rtp.Packet, reordered bool) {
 	t.Helper()
 	if len(pkts) == 0 {
 		t.Fatalf("%s: no packets", tr.Codec)
 	}
+	lo, hi := pkts[0].Timestamp, pkts[0].Timestamp
 	for i := 1; i < len(pkts); i++ {
-		if d := int32(pkts[i].Timestamp - pkts[i-1].Timestamp); d < 0 {
+		if d := int32(pkts[i].Timestamp - pkts[i-1].Timestamp); d < 0 && !reordered {
 			t.Fatalf("%s: timestamp goes back by %d at packet %d", tr.Codec, -d, i)
 		}
+		if int32(pkts[i].Timestamp-lo) < 0 {
+			lo = pkts[i].Timestamp
+		}
+		if int32(pkts[i].Timestamp-hi) > 0 {
+			hi = pkts[i].Timestamp
+		}
 	}
-	span := time.Duration(pkts[len(pkts)-1].Timestamp-pkts[0].Timestamp) * time.Second / time.Duration(tr.ClockRate)
+	span := time.Duration(hi-lo) * time.Second / time.Duration(tr.ClockRate)
 	if span < 1800*time.Millisecond || span > 2100*time.Millisecond {
 		t.Errorf("%s: timestamps span %v, want about 2 s", tr.Codec, span)
 	}
@@ -538,4 +549,36 @@ func TestFileOneFrameLoop(t *testing.T) {
 	if took := time.Since(start); took < 300*time.Millisecond {
 		t.Errorf("10 passes of one frame took %v, want about 360 ms", took)
 	}
+}
+
+// TestMP4EditList reads an MP4 whose H.264 has B-frames: its samples'
+// composition offsets delay the first picture, and the edit list takes
+// that delay back, so video and audio both start at about 0.
+func TestMP4EditList(t *testing.T) {
+	f, err := os.Open(fixture(t, "h264b-opus.mp4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := newMP4(f, f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := map[int]time.Duration{}
+	reordered := false
+	for _, s := range d.samples {
+		if v, ok := first[int(s.track)]; !ok || s.pts < v {
+			first[int(s.track)] = s.pts
+		}
+		reordered = reordered || s.pts != s.dts
+	}
+	if !reordered {
+		t.Fatal("no composition offsets: the fixture has no B-frames")
+	}
+	for i, tr := range d.tracks() {
+		if v := first[i]; v < -25*time.Millisecond || v > 25*time.Millisecond {
+			t.Errorf("%s starts at %v, want about 0", tr.codec, v)
+		}
+	}
+	t.Logf("first presentation times %v", first)
 }

@@ -41,6 +41,9 @@ type mp4Track struct {
 	// trex defaults, for fragments.
 	defDuration, defSize, defFlags uint32
 	nextDTS                        uint64 // in timescale units: where the next fragment goes on
+	// shift moves the track's samples as its edit list says: the delay of
+	// leading empty edits less the media time where the first edit starts.
+	shift time.Duration
 }
 
 // mp4Demuxer reads an MP4 file, progressive (sample tables in moov) or
@@ -51,6 +54,7 @@ type mp4Demuxer struct {
 	path    string
 	size    int64
 	tracks_ []*mp4Track
+	movieTS uint32 // mvhd timescale, for edit lists
 	ftracks []fileTrack
 	samples []mp4Sample
 	i       int
@@ -241,6 +245,17 @@ func (r *mp4Reader) count(entrySize int) int {
 func (d *mp4Demuxer) parseMoov(b []byte, base int64) error {
 	return mp4Boxes(d.path, b, base, func(typ string, data []byte, off int64) error {
 		switch typ {
+		case "mvhd":
+			r := mp4Reader{b: data}
+			if r.u8() == 1 {
+				r.skip(3 + 16)
+			} else {
+				r.skip(3 + 8)
+			}
+			d.movieTS = r.u32()
+			if r.bad {
+				return errAt(d.path, off, "mvhd: %v", errTruncated)
+			}
 		case "trak":
 			return d.parseTrak(data, off)
 		case "mvex":
@@ -287,8 +302,16 @@ func (d *mp4Demuxer) parseTrak(b []byte, base int64) error {
 	t := &mp4Track{}
 	var tables stbl
 	var handler string
+	var elst []byte
 	err := mp4Boxes(d.path, b, base, func(typ string, data []byte, off int64) error {
 		switch typ {
+		case "edts":
+			return mp4Boxes(d.path, data, off, func(typ string, data []byte, _ int64) error {
+				if typ == "elst" {
+					elst = data
+				}
+				return nil
+			})
 		case "tkhd":
 			r := mp4Reader{b: data}
 			v := r.u8()
@@ -376,8 +399,51 @@ func (d *mp4Demuxer) parseTrak(b []byte, base int64) error {
 	if t.ft, err = d.sampleEntry(tables.stsd, tables.off); err != nil {
 		return err
 	}
+	t.shift = d.editShift(elst, t.timescale)
 	d.tracks_ = append(d.tracks_, t)
 	return d.sampleTable(t, uint16(len(d.tracks_)-1), &tables)
+}
+
+// editShift returns how far an edit list (elst box) moves a track's
+// samples on the movie's timeline: leading empty edits delay it, and the
+// first edit's media time is where its presentation starts (B-frame
+// delay, audio priming). Later edits are not applied. A missing or
+// unreadable list moves nothing.
+func (d *mp4Demuxer) editShift(elst []byte, timescale uint32) time.Duration {
+	if elst == nil || d.movieTS == 0 {
+		return 0
+	}
+	r := mp4Reader{b: elst}
+	v := r.u8()
+	r.skip(3)
+	size := 12
+	if v == 1 {
+		size = 20
+	}
+	n := r.count(size)
+	var delay time.Duration
+	for range n {
+		var dur uint64
+		var media int64
+		if v == 1 {
+			dur, media = r.u64(), int64(r.u64())
+		} else {
+			dur, media = uint64(r.u32()), int64(int32(r.u32()))
+		}
+		r.skip(4)
+		if r.bad {
+			return 0
+		}
+		if media == -1 { // an empty edit
+			delay += scaleTime(dur, 1, uint64(d.movieTS))
+			continue
+		}
+		if media < 0 {
+			return 0
+		}
+		return delay - scaleTime(uint64(media), 1, uint64(timescale))
+	}
+	return delay
 }
 
 // sampleEntry reads the codec of a track from its first sample entry.
@@ -611,8 +677,8 @@ func (d *mp4Demuxer) sampleTable(t *mp4Track, idx uint16, s *stbl) error {
 			pts := int64(dts) + int64(cto)
 			d.samples = append(d.samples, mp4Sample{
 				off: off, size: size, track: idx,
-				dts: scaleTime(dts, 1, uint64(t.timescale)),
-				pts: scaleTime(uint64(max(pts, 0)), 1, uint64(t.timescale)),
+				dts: scaleTime(dts, 1, uint64(t.timescale)) + t.shift,
+				pts: scaleTime(uint64(max(pts, 0)), 1, uint64(t.timescale)) + t.shift,
 				key: sync == nil || sync[uint32(sample+1)],
 			})
 			off += int64(size)
@@ -733,8 +799,8 @@ func (d *mp4Demuxer) parseMoof(b []byte, moofOff, base int64) error {
 					pts := int64(t.nextDTS) + int64(cto)
 					d.samples = append(d.samples, mp4Sample{
 						off: dataOff, size: size, track: idx,
-						dts: scaleTime(t.nextDTS, 1, uint64(t.timescale)),
-						pts: scaleTime(uint64(max(pts, 0)), 1, uint64(t.timescale)),
+						dts: scaleTime(t.nextDTS, 1, uint64(t.timescale)) + t.shift,
+						pts: scaleTime(uint64(max(pts, 0)), 1, uint64(t.timescale)) + t.shift,
 						key: sflags&0x10000 == 0,
 					})
 					dataOff += int64(size)
