@@ -43,7 +43,7 @@ endif
 DEB_PACKAGES := janus janus-demos ffmpeg nginx-light libnginx-mod-rtmp iproute2 nftables \
 	chromium systemd gcc libc6-dev
 
-.PHONY: build check test test-acceptance deps bench demo clean netns install
+.PHONY: build check test deps bench demo clean netns install
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -76,11 +76,6 @@ test: deps
 		echo "go test $(GOTEST_FLAGS) $(PKGS)"; \
 		go test $(GOTEST_FLAGS) $(PKGS); \
 	fi
-
-# The recv-bridge acceptance tests that do not pass reliably yet (see the files' headers).
-test-acceptance: deps
-	JB_NETNS=$(NETNS) bash scripts/netns.sh
-	ip netns exec $(NETNS) go test $(GOTEST_FLAGS) -tags mediaacceptance -run 'AVSync|LossRecovery|DiskFull' ./bridge/
 
 netns:
 	JB_NETNS=$(NETNS) bash scripts/netns.sh

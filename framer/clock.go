@@ -34,7 +34,13 @@ type Clock struct {
 	// gen counts the changes of offset; read without the lock on every
 	// packet, so that a track notices at once when it must realign.
 	gen atomic.Uint64
+	// late is each track's lateness (see srWindow), by track index, with
+	// the sender time of the report that measured it.
+	late map[int]trackLateness
 }
+
+// trackLateness is one track's lateness and when it was measured.
+type trackLateness struct{ late, at int64 }
 
 // NewClock returns the Clock of one bridge. Frame.PTS of every Framer that
 // uses it counts from epoch; a bridge typically passes its start time.
@@ -86,6 +92,25 @@ func (c *Clock) senderOffset(implied int64, force bool) (int64, uint64) {
 		c.gen.Add(1)
 	}
 	return c.offset, c.gen.Load()
+}
+
+// lateness records how late the mapping of track id is (late, measured
+// from the report of sender time at) and returns the most any track of the
+// Clock is late, over the tracks measured within 2*srWindow of at.
+func (c *Clock) lateness(id int, late, at int64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.late == nil {
+		c.late = map[int]trackLateness{}
+	}
+	c.late[id] = trackLateness{late: late, at: at}
+	most := late
+	for _, l := range c.late {
+		if at-l.at <= 2*srWindow {
+			most = max(most, l.late)
+		}
+	}
+	return most
 }
 
 // currentOffset returns the shared offset and its generation.

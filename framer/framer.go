@@ -383,7 +383,7 @@ func (f *Framer) SenderReport(ntpTime uint64, rtpTime uint32) {
 		return
 	}
 	ts := f.tsRef + int64(int32(rtpTime-uint32(f.tsRef)))
-	result := f.tl.senderReport(f.clock, f.clock.ntpSince(ntpTime), ts, f.tsRef)
+	result := f.tl.senderReport(f.clock, f.track.Index, f.clock.ntpSince(ntpTime), ts, f.tsRef)
 	f.release()
 	switch result {
 	case srApplied:

@@ -12,15 +12,20 @@ const (
 	// stepped: srIgnoreLimit such reports in a row make the framer start
 	// over with the next one.
 	resyncThreshold = int64(500 * time.Millisecond)
-	// Later sender reports move the mapping towards the earliest of them
-	// over the last srWindow to 2*srWindow: Janus stamps a report from the
-	// time it forwarded the stream's newest packet, so a report errs late
-	// by however late that packet was (a starved sender or Janus), never
-	// early. The mapping moves earlier by up to srFastSlew per report, and
-	// later (clock drift: every report of the window later than the
-	// mapping) by up to srSlew per report; within srDeadband it stays put.
-	// Steps this small keep every track's timestamps increasing (audio
-	// frames are 20 ms apart) and A/V offsets invisible.
+	// Later sender reports steer the mapping. Janus stamps a report from
+	// the time it forwarded the stream's newest packet, so a report errs
+	// late by however late that packet was (a starved sender or Janus),
+	// never early: the earliest report of the last srWindow to 2*srWindow
+	// tells how late the mapping is (its lateness; the first report's own
+	// error, mostly). What matters is that the tracks of a sender are
+	// equally late: a track less late than another of its Clock moves
+	// later by up to srFastSlew per report until they match. Moving only
+	// later keeps video frames at least their interval apart (a step
+	// shorter than the frame interval can give two frames one slot in a
+	// frame-rate time base, which ffmpeg's null muxer calls non-monotonic).
+	// When every report of the window is later than the mapping (the
+	// sender's clock runs slow), the mapping follows by up to srSlew per
+	// report; within srDeadband nothing moves.
 	srWindow   = int64(10 * time.Second)
 	srFastSlew = int64(4 * time.Millisecond)
 	srSlew     = int64(time.Millisecond)
@@ -172,21 +177,23 @@ func (t *timeline) follow(c *Clock, refTS int64) bool {
 	return true
 }
 
-// slewToEarliest takes a later sender report's discrepancy d (its mapping
-// minus ours at the newest packet; positive: the report puts it later) and
-// moves the mapping towards the earliest report of the last srWindow to
-// 2*srWindow, by small steps (see srFastSlew).
-func (t *timeline) slewToEarliest(srNs, d int64) {
+// steer takes a later sender report's discrepancy d (its mapping minus
+// ours at the newest packet; positive: the report puts it later) and moves
+// the mapping later, by small steps, when the Clock's other tracks are
+// later than this one or when every recent report is (see srWindow).
+func (t *timeline) steer(c *Clock, id int, srNs, d int64) {
 	if srNs-t.srWinStart >= srWindow {
 		t.srMinPrev, t.srMinCur, t.srWinStart = t.srMinCur, d, srNs
 	} else {
 		t.srMinCur = min(t.srMinCur, d)
 	}
-	switch lo := min(t.srMinCur, t.srMinPrev); {
-	case lo < -srDeadband:
-		t.move(max(lo, -srFastSlew))
+	lo := min(t.srMinCur, t.srMinPrev)
+	late := max(0, -lo)
+	switch most := c.lateness(id, late, srNs); {
 	case lo > srDeadband:
 		t.move(min(lo, srSlew))
+	case most-late > srDeadband:
+		t.move(min(most-late, srFastSlew))
 	}
 }
 
@@ -202,11 +209,12 @@ const (
 // senderReport applies an RTCP sender report: srNs is its NTP time on the
 // sender's clock (ns since the epoch), srTS its RTP timestamp extended next
 // to refTS, the newest packet's extended timestamp.
-func (t *timeline) senderReport(c *Clock, srNs, srTS, refTS int64) srResult {
-	return t.applySR(c, srNs, srTS, refTS, false)
+// id tells the track apart from the Clock's others.
+func (t *timeline) senderReport(c *Clock, id int, srNs, srTS, refTS int64) srResult {
+	return t.applySR(c, id, srNs, srTS, refTS, false)
 }
 
-func (t *timeline) applySR(c *Clock, srNs, srTS, refTS int64, force bool) srResult {
+func (t *timeline) applySR(c *Clock, id int, srNs, srTS, refTS int64, force bool) srResult {
 	srAt := func(ts int64) int64 { return srNs + ticksToNs(ts-srTS, t.rate) }
 	cur := t.at(refTS)
 	base := t.baseline()
@@ -239,7 +247,7 @@ func (t *timeline) applySR(c *Clock, srNs, srTS, refTS int64, force bool) srResu
 	switch {
 	case abs64(d) <= resyncThreshold:
 		t.srIgnored = 0
-		t.slewToEarliest(srNs, d)
+		t.steer(c, id, srNs, d)
 		return srApplied
 	case abs64(sinceSR-d) <= resyncThreshold:
 		// The packets since the previous report are as late (or early)
@@ -252,7 +260,7 @@ func (t *timeline) applySR(c *Clock, srNs, srTS, refTS int64, force bool) srResu
 		// Consistently elsewhere: the sender's NTP clock stepped. Start over
 		// with this report as the first one.
 		t.sr = false
-		t.applySR(c, srNs, srTS, refTS, true)
+		t.applySR(c, id, srNs, srTS, refTS, true)
 		return srJumped
 	}
 	return srIgnored
