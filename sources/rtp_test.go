@@ -702,3 +702,29 @@ func TestSDPTracks(t *testing.T) {
 		t.Errorf("missing SDP file: %v", err)
 	}
 }
+
+// TestRTPNoAllocation checks that the per-packet work of an H.264 track
+// (parsing into the reused packet, the parameter set watch, a STAP-A put
+// in front of a keyframe) allocates nothing once warmed up.
+func TestRTPNoAllocation(t *testing.T) {
+	p := newH264Params("sprop-parameter-sets=Z0LAH9oB,aM48gA==")
+	idr, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 1, Timestamp: 1}, Payload: []byte{0x7c, 0x85, 1, 2, 3}}).Marshal()
+	slice, _ := (&rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: 2, Timestamp: 2}, Payload: []byte{0x41, 1, 2, 3}}).Marshal()
+	var pkt rtp.Packet
+	ts := uint32(0)
+	allocs := testing.AllocsPerRun(200, func() {
+		for i, b := range [][]byte{idr, slice} {
+			if err := pkt.Unmarshal(b); err != nil {
+				t.Fatal(err)
+			}
+			ts++
+			pkt.Timestamp = ts // a new access unit each time: a STAP-A before every IDR
+			if ins, ok := p.inspect(&pkt); !ok || (i == 0) != (ins != nil) {
+				t.Fatalf("packet %d: inserted %v, ok %v", i, ins, ok)
+			}
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per two packets, want 0", allocs)
+	}
+}
