@@ -97,8 +97,8 @@ type RTMP struct {
 	tc         transcode.Transcoder
 	started    bool          // the connection's first keyframe was sent
 	base       time.Duration // bridge PTS of the connection's timestamp 0
-	lastVideo  uint32
-	lastAudio  uint32
+	lastVideo  int64         // last RTMP timestamp sent, -1 for none
+	lastAudio  int64
 	sentSPS    []byte // parameter sets of the last sequence header sent
 	sentPPS    []byte
 	sps, pps   []byte // latest parameter sets seen
@@ -140,13 +140,15 @@ func NewRTMP(cfg RTMPConfig) (*RTMP, error) {
 		cfg.AudioBitrate = 128000
 	}
 	s := &RTMP{
-		cfg:    cfg,
-		log:    cfg.Logger,
-		u:      u,
-		redact: RedactURL(cfg.URL),
-		quit:   make(chan struct{}),
-		video:  -1,
-		audio:  -1,
+		cfg:       cfg,
+		log:       cfg.Logger,
+		u:         u,
+		redact:    RedactURL(cfg.URL),
+		quit:      make(chan struct{}),
+		video:     -1,
+		audio:     -1,
+		lastVideo: -1,
+		lastAudio: -1,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -295,8 +297,9 @@ func (s *RTMP) writeVideo(f *media.Frame) error {
 			return nil
 		}
 		s.started, s.base = true, f.PTS
-		s.lastVideo, s.lastAudio = 0, 0
+		s.lastVideo, s.lastAudio = -1, -1
 	}
+	ts := s.timestamp(f.PTS, &s.lastVideo)
 	if f.Keyframe && s.sps != nil && (!slices.Equal(s.sps, s.sentSPS) || !slices.Equal(s.pps, s.sentPPS)) {
 		seq, err := media.AppendAVCDecoderConfig(append(s.tag[:0], 0x17, 0, 0, 0, 0), s.sps, s.pps)
 		if err != nil {
@@ -304,7 +307,6 @@ func (s *RTMP) writeVideo(f *media.Frame) error {
 			return fmt.Errorf("rtmp sink %q: %w", s.cfg.Name, err)
 		}
 		s.tag = seq
-		ts := s.timestamp(f.PTS, &s.lastVideo)
 		if err := s.send(csidVideo, 9, ts, seq); err != nil {
 			return err
 		}
@@ -322,7 +324,7 @@ func (s *RTMP) writeVideo(f *media.Frame) error {
 	if len(s.tag) == 5 {
 		return nil // parameter sets only
 	}
-	return s.send(csidVideo, 9, s.timestamp(f.PTS, &s.lastVideo), s.tag)
+	return s.send(csidVideo, 9, ts, s.tag)
 }
 
 // writeAAC sends an AAC frame from the transcoder.
@@ -350,17 +352,19 @@ func (s *RTMP) writeAAC(p transcode.Packet) {
 }
 
 // timestamp returns the RTMP timestamp (ms from the connection's first
-// keyframe) of pts, never below the track's last one.
-func (s *RTMP) timestamp(pts time.Duration, last *uint32) uint32 {
-	var ts uint32
+// keyframe) of a frame at pts, always after the track's last one: frames
+// less than a millisecond apart (or a PTS that went back) would make equal
+// timestamps, which players' muxers refuse.
+func (s *RTMP) timestamp(pts time.Duration, last *int64) uint32 {
+	var ts int64
 	if d := pts - s.base; d > 0 {
-		ts = uint32(d / time.Millisecond)
+		ts = int64(d / time.Millisecond)
 	}
-	if ts < *last {
-		ts = *last
+	if ts <= *last {
+		ts = *last + 1
 	}
 	*last = ts
-	return ts
+	return uint32(ts)
 }
 
 // send writes one RTMP message (type 8 audio, 9 video) on its own chunk
