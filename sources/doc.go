@@ -7,5 +7,6 @@
 // Opus, IVF, MP4, Annex-B H.264), packetizes its frames with pion's
 // payloaders and paces them in real time, optionally in a loop with
 // continuous RTP timestamps and sequence numbers; AAC audio is re-encoded
-// to Opus by package transcode.
+// to Opus by package transcode. An [RTMP] source accepts a publisher or
+// pulls a URL (H.264 passed through, AAC re-encoded to Opus).
 package sources
