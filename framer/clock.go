@@ -34,6 +34,10 @@ type Clock struct {
 	// gen counts the changes of offset; read without the lock on every
 	// packet, so that a track notices at once when it must realign.
 	gen atomic.Uint64
+	// shift is how much later, in all, the tracks' mappings moved because
+	// the sender came late for good (see srLagConfirm); read on every
+	// packet like gen.
+	shift atomic.Int64
 	// late is each track's lateness (see srWindow), by track index, with
 	// the sender time of the report that measured it.
 	late map[int]trackLateness
@@ -112,6 +116,10 @@ func (c *Clock) lateness(id int, late, at int64) int64 {
 	}
 	return most
 }
+
+// shiftLater moves every track's mapping d nanoseconds later: each track
+// applies it at its next packet.
+func (c *Clock) shiftLater(d int64) { c.shift.Add(d) }
 
 // currentOffset returns the shared offset and its generation.
 func (c *Clock) currentOffset() (int64, uint64) {

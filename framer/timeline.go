@@ -12,6 +12,14 @@ const (
 	// stepped: srIgnoreLimit such reports in a row make the framer start
 	// over with the next one.
 	resyncThreshold = int64(500 * time.Millisecond)
+	// srLagConfirm is how many far-off reports in a row, each agreeing
+	// with every packet since the one before, tell that the sender's
+	// stream came late for good (a starved or paused source whose
+	// timestamps did not keep up with the time): then every track of the
+	// Clock moves later by as much at once (Clock.shiftLater), a gap in
+	// the recording that keeps it as long as the time it covers. An early
+	// stream (a stall caught up) moves nothing.
+	srLagConfirm = 3
 	// Later sender reports steer the mapping. Janus stamps a report from
 	// the time it forwarded the stream's newest packet, so a report errs
 	// late by however late that packet was (a starved sender or Janus),
@@ -70,6 +78,8 @@ type timeline struct {
 	lastSRNs  int64  // the latest applied report, to realign with
 	lastSRTS  int64
 	srIgnored int   // consecutive reports that disagree with the packets
+	srLag     int   // consecutive far-off reports that the packets confirm
+	shifted   int64 // the Clock's shift applied to this mapping
 	sinceSR   int64 // the least packet delay since the latest report
 	// the earliest discrepancy of the later reports in the current and the
 	// previous srWindow (sender time), relative to the current mapping
@@ -112,7 +122,7 @@ func (t *timeline) reanchor(ts, ns, d int64) {
 func (t *timeline) reset() {
 	t.anchored = false
 	t.sr = false
-	t.srIgnored = 0
+	t.srIgnored, t.srLag = 0, 0
 	t.pending = false
 }
 
@@ -167,13 +177,22 @@ func (t *timeline) observe(ts, now int64) bool {
 // stepped): the track jumps onto the new offset at once. refTS is the newest packet's extended timestamp. It reports whether
 // the mapping moved. Cheap when nothing changed: one atomic load.
 func (t *timeline) follow(c *Clock, refTS int64) bool {
-	if !t.sr || c.gen.Load() == t.offsetGen {
+	if !t.sr {
+		return false
+	}
+	if s := c.shift.Load(); s != t.shifted {
+		// Another track found the sender late for good (srLagConfirm).
+		t.move(s - t.shifted)
+		t.shifted = s
+		return true
+	}
+	if c.gen.Load() == t.offsetGen {
 		return false
 	}
 	off, gen := c.currentOffset()
 	t.offset, t.offsetGen = off, gen
-	d := t.lastSRNs + ticksToNs(refTS-t.lastSRTS, t.rate) + t.offset - t.at(refTS)
-	t.reanchor(t.lastSRTS, t.lastSRNs+t.offset, d)
+	d := t.lastSRNs + ticksToNs(refTS-t.lastSRTS, t.rate) + t.offset + t.shifted - t.at(refTS)
+	t.reanchor(t.lastSRTS, t.lastSRNs+t.offset+t.shifted, d)
 	return true
 }
 
@@ -230,31 +249,43 @@ func (t *timeline) applySR(c *Clock, id int, srNs, srTS, refTS int64, force bool
 		// (its first packet may have come late); the Clock shares it so
 		// that all tracks align on the sender's clock. The frames held
 		// for this report (Options.SyncHold) are placed with it.
-		implied := cur + base - srAt(refTS)
+		implied := cur + base - srAt(refTS) - c.shift.Load()
 		t.offset, t.offsetGen = c.senderOffset(implied, force)
 		t.sr = true
 		t.srIgnored = 0
+		t.shifted = c.shift.Load() // the other tracks' mappings have it
 		t.srMinCur, t.srMinPrev, t.srWinStart = 0, 0, srNs
-		d := srAt(refTS) + t.offset - cur
-		t.anchorTS, t.anchorNs = srTS, srNs+t.offset
+		d := srAt(refTS) + t.offset + t.shifted - cur
+		t.anchorTS, t.anchorNs = srTS, srNs+t.offset+t.shifted
 		t.curMin -= d
 		t.prevMin -= d
 		t.lastDelay -= d
 		t.sinceSR -= d
 		return srApplied
 	}
-	d := srAt(refTS) + t.offset - cur
+	d := srAt(refTS) + t.offset + t.shifted - cur
 	switch {
 	case abs64(d) <= resyncThreshold:
-		t.srIgnored = 0
+		t.srIgnored, t.srLag = 0, 0
 		t.steer(c, id, srNs, d)
 		return srApplied
 	case abs64(sinceSR-d) <= resyncThreshold:
 		// The packets since the previous report are as late (or early)
 		// as this report says: the stream lags, the clocks agree.
 		t.srIgnored = 0
-		return srIgnored
+		if d < 0 {
+			t.srLag = 0
+			return srIgnored
+		}
+		if t.srLag++; t.srLag < srLagConfirm {
+			return srIgnored
+		}
+		t.srLag = 0
+		c.shiftLater(d)
+		t.follow(c, refTS)
+		return srJumped
 	}
+	t.srLag = 0
 	t.srIgnored++
 	if t.srIgnored >= srIgnoreLimit {
 		// Consistently elsewhere: the sender's NTP clock stepped. Start over
