@@ -8,6 +8,7 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,8 +28,19 @@ type runningBridges struct {
 	byName  map[string]*bridge.Bridge
 	session *janus.Session
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	bridges sync.WaitGroup // the bridges' Run
+	wg      sync.WaitGroup // the session events reader
 	once    sync.Once
+
+	mu     sync.Mutex
+	events []janus.SessionEventKind // the session's, in order
+}
+
+// sessionEvents returns the session's events so far.
+func (rb *runningBridges) sessionEvents() []janus.SessionEventKind {
+	rb.mu.Lock()
+	defer rb.mu.Unlock()
+	return append([]janus.SessionEventKind(nil), rb.events...)
 }
 
 // startBridges parses cfgText and runs every bridge of it on one session,
@@ -54,23 +66,31 @@ func startBridges(t *testing.T, cfgText string) *runningBridges {
 		t.Fatal(err)
 	}
 	rb := &runningBridges{byName: map[string]*bridge.Bridge{}, session: session, cancel: cancel}
+	t.Cleanup(rb.stop)
 	env := &bridge.Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log, OwnFeeds: &bridge.OwnFeeds{}, Feedback: wo.Feedback}
+	rb.wg.Add(1)
+	go func() {
+		defer rb.wg.Done()
+		for ev := range session.Events() {
+			rb.mu.Lock()
+			rb.events = append(rb.events, ev.Kind)
+			rb.mu.Unlock()
+		}
+	}()
 	for i := range cfg.Bridges {
 		b, err := bridge.New(&cfg.Bridges[i], env)
 		if err != nil {
-			cancel()
 			t.Fatal(err)
 		}
 		rb.byName[b.Name()] = b
-		rb.wg.Add(1)
+		rb.bridges.Add(1)
 		go func() {
-			defer rb.wg.Done()
+			defer rb.bridges.Done()
 			if err := b.Run(ctx); err != nil {
 				t.Errorf("bridge %s: %v", b.Name(), err)
 			}
 		}()
 	}
-	t.Cleanup(rb.stop)
 	return rb
 }
 
@@ -78,10 +98,11 @@ func startBridges(t *testing.T, cfgText string) *runningBridges {
 func (rb *runningBridges) stop() {
 	rb.once.Do(func() {
 		rb.cancel()
-		rb.wg.Wait()
+		rb.bridges.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
-		rb.session.Close(ctx)
+		rb.session.Close(ctx) // ends the events
+		rb.wg.Wait()
 	})
 }
 
@@ -1203,5 +1224,64 @@ feeds = "all"
 	}
 	if float64(lost) > 0.01*float64(sent) {
 		t.Errorf("%d of %d video packets lost for good at the subscriber: the NACK responder should have resent them", lost, sent)
+	}
+}
+
+// TestSendTransportCut cuts the send bridge's connection to Janus (a TCP
+// proxy) while it publishes; Janus keeps the session (reclaim timeout), the
+// client claims it on a new connection, and the publisher goes on on the
+// same handle: the subscriber (another daemon, straight to Janus) sees no
+// stall beyond the machine's own.
+func TestSendTransportCut(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:        []string{"videoroom"},
+		VideoRoom:      janustest.VideoRoomConfig(1234, "vp8,h264"),
+		ReclaimTimeout: 20,
+	})
+	proxy := janustest.NewProxy(t, j.WSAddr())
+	ports := janustest.FreeUDPPorts(t, 2)
+	dir := t.TempDir()
+	cfg := videoRoomSendConfig(proxy.URL("ws", "/"), "vp8", ports[0], ports[1], dir, "")
+	cfg = strings.Replace(cfg[:strings.Index(cfg, "[[bridge]]\nname = \"rec\"")], "[webrtc]", "reconnect_min = \"200ms\"\nreconnect_max = \"1s\"\n[webrtc]", 1)
+	rb := startBridges(t, cfg)
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[0], AudioPort: ports[1]})
+	viewers := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "rec"
+plugin = "videoroom"
+room = 1234
+feeds = "all"
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/{feed}-{display}.mkv"
+`, j.WSURL(), dir))
+	cam, rec := rb.byName["cam"], viewers.byName["rec"]
+	waitFor(t, 20*time.Second, "recording", func() bool { return inPackets(rec, "video") > 100 })
+	handle := cam.Status().HandleID
+
+	stalls := watchStalls(map[string]func() uint64{
+		"video at the subscriber": func() uint64 { return inPackets(rec, "video") },
+		"audio sent":              func() uint64 { return outTrack(cam, 1).Packets },
+	})
+	if n := proxy.Cut(); n == 0 {
+		t.Fatal("no connection to cut")
+	}
+	waitFor(t, 10*time.Second, "reconnected through the proxy", func() bool { return proxy.Active() > 0 })
+	before := inPackets(rec, "video")
+	waitFor(t, 10*time.Second, "video going on", func() bool { return inPackets(rec, "video") > before+100 })
+	got := stalls.end()
+	t.Logf("longest stalls: %v; cam %+v", got, cam.Status())
+	if d := got["video at the subscriber"]; d > 1500*time.Millisecond+got["audio sent"] {
+		t.Errorf("the subscriber's video stalled %v (the machine: %v)", d, got["audio sent"])
+	}
+	if st := cam.Status(); st.State != bridge.StateUp || st.HandleID != handle {
+		t.Errorf("cam %+v after the cut, want up on handle %d", st, handle)
+	}
+	if ev := rb.sessionEvents(); !slices.Contains(ev, janus.Claimed) || slices.Contains(ev, janus.Recreated) {
+		t.Errorf("session events %v, want a claim", ev)
 	}
 }
