@@ -971,7 +971,7 @@ plugin = "echotest"
 	st := b.Stats()
 	rb.stop()
 	t.Logf("selftest %+v", st)
-	checkRecording(t, filepath.Join(dir, "echo.mkv"), "audio:opus,video:vp8", 3)
+	checkRecording(t, filepath.Join(dir, "echo.mkv"), "audio:opus,video:vp8", 1.5)
 	for i := range 2 {
 		if o := outTrack(b, i); o.Packets == 0 {
 			t.Errorf("sent track %+v: no packets", o)
