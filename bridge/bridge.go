@@ -78,7 +78,10 @@ type Bridge struct {
 	iceRestart chan struct{}
 
 	rx atomic.Pointer[recv] // the outputs, once Run has built them (Stats)
-	tx atomic.Pointer[send] // the outgoing tracks of a send bridge (Stats, ChangeTracks)
+	// running is set when Run begins: from then on Status reads the
+	// session (a Daemon sets Env.Session before it runs any bridge).
+	running atomic.Bool
+	tx      atomic.Pointer[send] // the outgoing tracks of a send bridge (Stats, ChangeTracks)
 
 	// iceRestarts and renegotiations count the bridge's ICE restarts and
 	// its renegotiations after the first negotiation (Stats).
@@ -136,10 +139,12 @@ func (b *Bridge) Status() Status {
 	b.mu.Lock()
 	st := Status{
 		Name: b.cfg.Name, Plugin: b.cfg.Plugin, Direction: b.cfg.Direction(),
-		State: b.state, Since: b.since, LastError: b.lastError,
-		Server: b.env.Session.Server(), SessionID: b.env.Session.ID(), HandleID: b.handleID,
+		State: b.state, Since: b.since, LastError: b.lastError, HandleID: b.handleID,
 	}
 	b.mu.Unlock()
+	if b.running.Load() {
+		st.Server, st.SessionID = b.env.Session.Server(), b.env.Session.ID()
+	}
 	if b.env.link != nil && (st.State == StateUp || st.State == StateNegotiating) {
 		if lost := b.env.link.lostAt.Load(); lost != 0 {
 			st.State, st.LastError = StateReconnecting, "janus transport lost"
@@ -177,6 +182,7 @@ func (b *Bridge) setState(state string, err error) {
 // then finalises its outputs. It returns the error that stopped it for
 // good, or nil after a clean stop.
 func (b *Bridge) Run(ctx context.Context) error {
+	b.running.Store(true)
 	if d := b.cfg.Direction(); d == "send" || d == "both" {
 		return b.runSend(ctx)
 	}

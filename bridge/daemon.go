@@ -19,15 +19,22 @@ import (
 // Run runs every bridge of cfg on one Janus session until ctx ends, then
 // stops them within the configured shutdown_timeout: files finalised,
 // handles detached, the session destroyed. It is Start, then Close when ctx
-// ends.
+// ends (or when Janus refuses the credentials).
 func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
-	d, err := Start(ctx, cfg, log)
+	d, err := Start(cfg, log)
 	if err != nil {
 		return err
 	}
-	<-ctx.Done()
-	return d.Close()
+	select {
+	case <-ctx.Done():
+	case err = <-d.Failed():
+	}
+	return errors.Join(err, d.Close())
 }
+
+// ErrNotConnected is returned by StopBridge and StartBridge before the
+// daemon's first connection to Janus: the bridges start once it is made.
+var ErrNotConnected = errors.New("not connected to Janus yet")
 
 // ErrUnknownBridge is returned for a bridge name the configuration does not
 // have.
@@ -38,9 +45,14 @@ var ErrUnknownBridge = errors.New("no such bridge")
 // while the others run untouched, on the same session and handles. Its
 // methods are safe for concurrent use.
 type Daemon struct {
-	log     *slog.Logger
-	session *janus.Session
-	env     *Env
+	log *slog.Logger
+	env *Env
+
+	// The first connection runs in the background, so that the daemon (and
+	// its control API) is up while no Janus server answers yet.
+	cancel    context.CancelFunc // ends the connection attempts (Close)
+	connectWG sync.WaitGroup
+	failed    chan error // Janus refused the credentials
 
 	reconnects atomic.Uint64 // transport reconnections (claimed or re-created)
 	eventsWG   sync.WaitGroup
@@ -50,6 +62,7 @@ type Daemon struct {
 	// briefly so that readers never wait for a bridge to stop.
 	ops     sync.Mutex
 	mu      sync.Mutex
+	session *janus.Session // nil until connected
 	cfg     *config.Config
 	bridges []*slot // in configuration order
 	closed  bool
@@ -65,11 +78,14 @@ type slot struct {
 	// source started.
 	refs   []trackRef
 	cancel context.CancelFunc
-	done   chan struct{} // closed when b.Run has returned
+	done   chan struct{} // closed when b.Run has returned; nil before the first connection
 }
 
 // running reports whether the slot's bridge is still running.
 func (s *slot) running() bool {
+	if s.done == nil {
+		return false
+	}
 	select {
 	case <-s.done:
 		return false
@@ -78,10 +94,12 @@ func (s *slot) running() bool {
 	}
 }
 
-// Start checks that this build can run every bridge of cfg, connects to
-// Janus (retrying with backoff while no server answers, until ctx ends),
-// and starts every bridge. Close stops them.
-func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Daemon, error) {
+// Start checks that this build can run every bridge of cfg and returns a
+// daemon whose bridges start as soon as a Janus server answers: the
+// connection is tried in the background, with backoff, until it succeeds,
+// Close is called, or Janus refuses the credentials (Failed). Close stops
+// everything.
+func Start(cfg *config.Config, log *slog.Logger) (*Daemon, error) {
 	if err := supportedAll(cfg); err != nil {
 		return nil, err
 	}
@@ -92,33 +110,76 @@ func Start(ctx context.Context, cfg *config.Config, log *slog.Logger) (*Daemon, 
 	if err != nil {
 		return nil, fmt.Errorf("daemon: %w", err)
 	}
-	session, err := connect(ctx, cfg, log)
-	if err != nil {
-		return nil, fmt.Errorf("daemon: connecting to Janus: %w", err)
-	}
 	d := &Daemon{
-		log:     log,
-		session: session,
-		env: &Env{Session: session, API: api, ICEServers: wo.ICEServers, Logger: log,
+		log: log,
+		env: &Env{API: api, ICEServers: wo.ICEServers, Logger: log,
 			OwnFeeds: &OwnFeeds{}, Feedback: wo.Feedback, link: &linkState{}},
-		cfg: cfg,
+		cfg:    cfg,
+		failed: make(chan error, 1),
+	}
+	d.env.link.lostAt.Store(time.Now().UnixNano()) // not connected yet
+	if d.bridges, err = d.pendingSlots(cfg); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.connectWG.Add(1)
+	go d.connectFirst(ctx)
+	return d, nil
+}
+
+// pendingSlots makes the bridges of cfg, not started.
+func (d *Daemon) pendingSlots(cfg *config.Config) ([]*slot, error) {
+	slots := make([]*slot, 0, len(cfg.Bridges))
+	for i := range cfg.Bridges {
+		b, err := New(&cfg.Bridges[i], d.env)
+		if err != nil {
+			return nil, fmt.Errorf("daemon: bridge %q: %w", cfg.Bridges[i].Name, err)
+		}
+		slots = append(slots, &slot{b: b, cfg: &cfg.Bridges[i]})
+	}
+	return slots, nil
+}
+
+// connectFirst makes the first connection to Janus, then starts the
+// bridges.
+func (d *Daemon) connectFirst(ctx context.Context) {
+	defer d.connectWG.Done()
+	d.mu.Lock()
+	cfg := d.cfg // the [janus] section does not change on reload
+	d.mu.Unlock()
+	session, err := connect(ctx, cfg, d.log)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.failed <- fmt.Errorf("daemon: connecting to Janus: %w", err)
+		}
+		return
+	}
+	d.ops.Lock()
+	defer d.ops.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed || ctx.Err() != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		session.Close(cctx)
+		cancel()
+		return
+	}
+	// The bridges read Env.Session once they run (Status once Run has
+	// begun): set before any starts.
+	d.session, d.env.Session = session, session
+	d.env.link.lostAt.Store(0)
+	for _, s := range d.bridges {
+		d.runSlot(s)
 	}
 	d.eventsWG.Add(1)
 	go d.watchSession()
-	d.mu.Lock()
-	for i := range cfg.Bridges {
-		s, err := d.startBridge(&cfg.Bridges[i])
-		if err != nil { // Supported passed: New cannot fail
-			d.mu.Unlock()
-			d.Close()
-			return nil, err
-		}
-		d.bridges = append(d.bridges, s)
-	}
-	d.mu.Unlock()
-	log.Info("janusbridge running", "bridges", len(cfg.Bridges), "server", session.Server(), "session", session.ID())
-	return d, nil
+	d.log.Info("janusbridge running", "bridges", len(d.bridges), "server", session.Server(), "session", session.ID())
 }
+
+// Failed delivers the error that keeps the daemon from ever connecting:
+// Janus refused its credentials.
+func (d *Daemon) Failed() <-chan error { return d.failed }
 
 // supportedAll says whether this build can run every bridge of cfg.
 func supportedAll(cfg *config.Config) error {
@@ -154,24 +215,35 @@ func (d *Daemon) startBridge(cfg *config.Bridge) (*slot, error) {
 	if err != nil {
 		return nil, fmt.Errorf("daemon: bridge %q: %w", cfg.Name, err)
 	}
+	s := &slot{b: b, cfg: cfg}
+	d.runSlot(s)
+	return s, nil
+}
+
+// runSlot runs the slot's bridge. d.mu is held.
+func (d *Daemon) runSlot(s *slot) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &slot{b: b, cfg: cfg, cancel: cancel, done: make(chan struct{})}
+	s.cancel, s.done = cancel, make(chan struct{})
 	go func() {
 		defer close(s.done)
-		if err := b.Run(ctx); err != nil {
-			b.log.Error("bridge ended", "err", err)
+		if err := s.b.Run(ctx); err != nil {
+			s.b.log.Error("bridge ended", "err", err)
 		}
 	}()
-	return s, nil
 }
 
 // stopSlots stops the bridges of slots at once and waits until they have
 // finalised their outputs, at most timeout. It returns the names of those
 // still running then.
 func stopSlots(slots []*slot, timeout time.Duration) []string {
+	var run []*slot
 	for _, s := range slots {
-		s.cancel()
+		if s.done != nil {
+			s.cancel()
+			run = append(run, s)
+		}
 	}
+	slots = run
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	var late []string
@@ -196,6 +268,8 @@ func (d *Daemon) shutdownTimeout() time.Duration {
 // finalised, handles detached), then destroys the Janus session. It returns
 // an error naming the bridges that did not stop in time.
 func (d *Daemon) Close() error {
+	d.cancel()
+	d.connectWG.Wait()
 	d.ops.Lock()
 	defer d.ops.Unlock()
 	d.mu.Lock()
@@ -205,8 +279,12 @@ func (d *Daemon) Close() error {
 	}
 	d.closed = true
 	slots := d.bridges
+	session := d.session
 	timeout := time.Duration(d.cfg.Defaults.ShutdownTimeout)
 	d.mu.Unlock()
+	if session == nil { // never connected: nothing runs
+		return nil
+	}
 
 	d.log.Info("stopping", "timeout", timeout)
 	deadline := time.Now().Add(timeout)
@@ -219,7 +297,7 @@ func (d *Daemon) Close() error {
 	}
 	closeCtx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	if cerr := d.session.Close(closeCtx); cerr != nil {
+	if cerr := session.Close(closeCtx); cerr != nil {
 		d.log.Warn("closing the Janus session", "err", cerr)
 	}
 	d.eventsWG.Wait()
@@ -260,8 +338,17 @@ func (d *Daemon) slotLocked(name string) *slot {
 // JanusConnected reports whether the session's transport is up.
 func (d *Daemon) JanusConnected() bool { return d.env.link.lostAt.Load() == 0 }
 
-// JanusServer returns the Janus server in use.
-func (d *Daemon) JanusServer() string { return d.session.Server() }
+// JanusServer returns the Janus server in use, "" before the first
+// connection.
+func (d *Daemon) JanusServer() string {
+	d.mu.Lock()
+	s := d.session
+	d.mu.Unlock()
+	if s == nil {
+		return ""
+	}
+	return s.Server()
+}
 
 // JanusReconnects counts the session's reconnections (claimed or
 // re-created) since Start.
@@ -276,10 +363,13 @@ func (d *Daemon) StopBridge(name string) error {
 	defer d.ops.Unlock()
 	d.mu.Lock()
 	s := d.slotLocked(name)
-	closed := d.closed
+	closed, connected := d.closed, d.session != nil
 	d.mu.Unlock()
 	if s == nil || closed {
 		return fmt.Errorf("daemon: stop %q: %w", name, ErrUnknownBridge)
+	}
+	if !connected {
+		return fmt.Errorf("daemon: stop %q: %w", name, ErrNotConnected)
 	}
 	if late := stopSlots([]*slot{s}, d.shutdownTimeout()); len(late) > 0 {
 		return fmt.Errorf("daemon: bridge %q did not stop within shutdown_timeout", name)
@@ -298,6 +388,9 @@ func (d *Daemon) StartBridge(name string) error {
 	s := d.slotLocked(name)
 	if s == nil || d.closed {
 		return fmt.Errorf("daemon: start %q: %w", name, ErrUnknownBridge)
+	}
+	if d.session == nil {
+		return fmt.Errorf("daemon: start %q: %w", name, ErrNotConnected)
 	}
 	if s.running() {
 		return nil
@@ -350,6 +443,12 @@ func (d *Daemon) Reload(cfg *config.Config) (ReloadResult, error) {
 	}
 	if err := supportedAll(cfg); err != nil {
 		return res, fmt.Errorf("reload refused: %w", err)
+	}
+	d.mu.Lock()
+	connected := d.session != nil
+	d.mu.Unlock()
+	if !connected {
+		return d.reloadPending(cfg)
 	}
 
 	d.mu.Lock()
@@ -576,6 +675,42 @@ func (tx *send) fileTracks(refs []trackRef, n int) ([]trackRef, bool) {
 		}
 	}
 	return out, true
+}
+
+// reloadPending applies cfg before the first connection: nothing runs yet,
+// so the bridges are simply replaced.
+func (d *Daemon) reloadPending(cfg *config.Config) (ReloadResult, error) {
+	var res ReloadResult
+	slots, err := d.pendingSlots(cfg)
+	if err != nil {
+		return res, fmt.Errorf("reload refused: %w", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	old := map[string]*config.Bridge{}
+	for _, s := range d.bridges {
+		old[s.b.Name()] = s.cfg
+	}
+	for _, s := range slots {
+		name := s.b.Name()
+		switch oc, ok := old[name]; {
+		case !ok:
+			res.Added = append(res.Added, name)
+		case reflect.DeepEqual(oc, s.cfg):
+			res.Unchanged = append(res.Unchanged, name)
+		default:
+			res.Restarted = append(res.Restarted, name)
+		}
+		delete(old, name)
+	}
+	for _, s := range d.bridges {
+		if _, gone := old[s.b.Name()]; gone {
+			res.Removed = append(res.Removed, s.b.Name())
+		}
+	}
+	d.bridges, d.cfg = slots, cfg
+	d.log.Info("configuration reloaded before connecting to Janus", "bridges", len(slots))
+	return res, nil
 }
 
 // fixedSections refuses a change of the sections a reload cannot apply.

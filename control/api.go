@@ -241,8 +241,11 @@ func (s *Server) startStop(w http.ResponseWriter, r *http.Request, op func(strin
 	}
 	if err := op(b.Name()); err != nil {
 		code := http.StatusInternalServerError
-		if errors.Is(err, bridge.ErrUnknownBridge) {
+		switch {
+		case errors.Is(err, bridge.ErrUnknownBridge):
 			code = http.StatusNotFound
+		case errors.Is(err, bridge.ErrNotConnected):
+			code = http.StatusConflict
 		}
 		s.fail(w, r, code, err)
 		return

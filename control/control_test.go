@@ -90,9 +90,7 @@ func logger(t *testing.T) *slog.Logger {
 // startDaemon starts the bridges of cfg; they are stopped at the test's end.
 func startDaemon(t *testing.T, cfg *config.Config) *bridge.Daemon {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	d, err := bridge.Start(ctx, cfg, logger(t))
+	d, err := bridge.Start(cfg, logger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -672,4 +670,63 @@ func TestReloadSourceLive(t *testing.T) {
 	if v := c.bridgeView("mic"); v.Renegotiations != 2 {
 		t.Errorf("a replace renegotiated: %d renegotiations", v.Renegotiations)
 	}
+}
+
+// TestJanusDownAtStart starts the daemon while Janus is down: the API
+// answers at once (not ready, the bridge starting), a reload is taken, and
+// the bridges start when Janus comes up.
+func TestJanusDownAtStart(t *testing.T) {
+	e := startEnv(t)
+	e.j.Stop()
+	file := filepath.Join(e.dir, "janusbridge.toml")
+	write := func(text string) {
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(e.header() + e.webmBridge("cam", "cam.webm"))
+	cfg, err := config.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, cfg) // returns without Janus
+	c := client{t: t, base: startServer(t, control.Options{Daemon: d, Reload: func() (bridge.ReloadResult, error) {
+		cfg, err := config.Load(file)
+		if err != nil {
+			return bridge.ReloadResult{}, err
+		}
+		return d.Reload(cfg)
+	}})}
+	c.must("GET", "/healthz", "", http.StatusOK, nil)
+	var ready control.Ready
+	c.must("GET", "/readyz", "", http.StatusServiceUnavailable, &ready)
+	if ready.Janus != "disconnected" || len(ready.NotReady) != 1 || ready.NotReady[0].State != bridge.StateStarting {
+		t.Errorf("readyz without Janus: %+v", ready)
+	}
+	if v := c.bridgeView("cam"); v.SessionID != 0 || v.HandleID != 0 {
+		t.Errorf("bridge without Janus: %+v", v.Status)
+	}
+	c.must("POST", "/api/v1/bridges/cam/stop", "", http.StatusConflict, nil)
+	c.must("GET", "/", "", http.StatusOK, nil)
+
+	write(e.header() + e.webmBridge("cam", "cam.webm") + e.webmBridge("cam2", "cam2.webm"))
+	var res bridge.ReloadResult
+	c.must("POST", "/api/v1/reload", "", http.StatusOK, &res)
+	if fmt.Sprint(res.Unchanged, res.Added) != "[cam] [cam2]" {
+		t.Errorf("reload without Janus: %+v", res)
+	}
+
+	e.j.Restart(t)
+	waitFor(t, 30*time.Second, "ready once Janus is up", func() bool {
+		code, _ := c.do("GET", "/readyz", "")
+		return code == http.StatusOK
+	})
+	waitFor(t, 20*time.Second, "both recording", func() bool {
+		for _, n := range []string{"cam", "cam2"} {
+			if v := c.bridgeView(n); v.SessionID == 0 || len(v.Sinks) != 1 || v.Sinks[0].Bytes == 0 {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -39,11 +39,9 @@ func cmdRun(ctx context.Context, args []string, _, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	d, err := bridge.Start(ctx, cfg, log)
+	// The bridges start once Janus answers; the API is up meanwhile.
+	d, err := bridge.Start(cfg, log)
 	if err != nil {
-		if ctx.Err() != nil { // stopped while connecting
-			return exitOK
-		}
 		log.Error("janusbridge failed", "err", err)
 		return exitFailure
 	}
@@ -90,6 +88,10 @@ loop:
 			break loop
 		case err := <-srvErr:
 			log.Error("control API failed", "err", err)
+			code = exitFailure
+			break loop
+		case err := <-d.Failed():
+			log.Error("janusbridge failed", "err", err)
 			code = exitFailure
 			break loop
 		case <-hup:
