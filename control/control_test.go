@@ -3,6 +3,7 @@ package control_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/janusbridge/janusbridge/config"
 	"github.com/janusbridge/janusbridge/control"
 	"github.com/janusbridge/janusbridge/internal/janustest"
+	"github.com/janusbridge/janusbridge/janus"
 )
 
 // env is a real Janus with one fed VP8+Opus mountpoint (id 1).
@@ -729,4 +731,24 @@ func TestJanusDownAtStart(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestWrongSecret: a Janus that refuses the daemon's api_secret makes the
+// daemon fail (Failed), rather than retry for ever.
+func TestWrongSecret(t *testing.T) {
+	j := janustest.StartJanus(t, janustest.Options{Plugins: []string{"streaming"}, APISecret: "right"})
+	cfg := parse(t, fmt.Sprintf("[janus]\nservers = [%q]\napi_secret = \"wrong\"\n[[bridge]]\nname = \"cam\"\nplugin = \"streaming\"\nmountpoint = 1\n"+
+		"  [[bridge.sink]]\n  type = \"webm\"\n  path = %q\n", j.HTTPURL(), filepath.Join(t.TempDir(), "cam.webm")))
+	d := startDaemon(t, cfg)
+	select {
+	case err := <-d.Failed():
+		if !errors.Is(err, janus.ErrUnauthorized) {
+			t.Errorf("failed with %v, want ErrUnauthorized", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the daemon did not fail on a wrong api_secret")
+	}
+	if d.Bridge("cam").Status().State != bridge.StateStarting {
+		t.Errorf("bridge state %q", d.Bridge("cam").Status().State)
+	}
 }
