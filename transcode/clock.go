@@ -17,7 +17,7 @@ type clock struct {
 	mu      sync.Mutex
 	inRate  int
 	inPos   int64         // input samples written
-	expect  time.Duration // PTS the next input packet should have
+	expect  time.Duration // PTS the input packet should have, from the last anchor
 	anchors []anchor
 	outPos  int64 // output samples produced
 	writes  [64]written
@@ -60,11 +60,17 @@ func (c *clock) in(pts time.Duration, n, rate int, at time.Time) (int64, bool) {
 	} else if rate != c.inRate {
 		return 0, false
 	}
+	// Where the samples put this packet: from the last anchor, so that a
+	// slow drift of the input's PTS against its sample count (a sender's
+	// clock corrected bit by bit) re-anchors too once it adds up.
+	if len(c.anchors) > 0 {
+		a := c.anchors[len(c.anchors)-1]
+		c.expect = a.pts + samplesDur(c.inPos-a.pos, rate)
+	}
 	if d := pts - c.expect; len(c.anchors) == 0 || d > anchorTolerance || d < -anchorTolerance {
 		c.anchors = append(c.anchors, anchor{pos: c.inPos, pts: pts})
 	}
 	c.inPos += int64(n)
-	c.expect = pts + samplesDur(int64(n), rate)
 	c.writes[c.nwrites%len(c.writes)] = written{end: c.inPos, at: at}
 	c.nwrites++
 	return c.inPos, true

@@ -397,3 +397,29 @@ func TestCost(t *testing.T) {
 		})
 	}
 }
+
+// TestClockDrift: input PTS that run slower than their sample count, by a
+// little per packet, re-anchor once the difference passes the tolerance,
+// so the output never strays further than that from the input.
+func TestClockDrift(t *testing.T) {
+	var c clock
+	now := time.Now()
+	const step = 20*time.Millisecond + 20*time.Microsecond // 0.1% slow
+	for i := 0; i < 3000; i++ {
+		if _, ok := c.in(time.Duration(i)*step, 960, 48000, now); !ok {
+			t.Fatal("rate refused")
+		}
+	}
+	for i := 0; i < 3000; i++ {
+		pts, ok := c.out(960, 48000, 0, now)
+		if !ok {
+			t.Fatal("no anchor")
+		}
+		if d := pts - time.Duration(i)*step; d > anchorTolerance+time.Millisecond || d < -anchorTolerance-time.Millisecond {
+			t.Fatalf("packet %d: PTS %v off the input's by %v", i, pts, d)
+		}
+	}
+	if len(c.anchors) < 1 {
+		t.Error("no anchors")
+	}
+}
