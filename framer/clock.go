@@ -38,9 +38,11 @@ type Clock struct {
 	// the sender came late for good (see srLagConfirm); read on every
 	// packet like gen.
 	shift atomic.Int64
-	// late is each track's lateness (see srWindow), by track index, with
-	// the sender time of the report that measured it.
+	// late is each track's lateness (see srWindow), and lag its confirmed
+	// lag (see srLagConfirm), by track index, with the sender time of the
+	// report that measured it.
 	late map[int]trackLateness
+	lag  map[int]trackLateness
 }
 
 // trackLateness is one track's lateness and when it was measured.
@@ -117,9 +119,31 @@ func (c *Clock) lateness(id int, late, at int64) int64 {
 	return most
 }
 
-// shiftLater moves every track's mapping d nanoseconds later: each track
-// applies it at its next packet.
-func (c *Clock) shiftLater(d int64) { c.shift.Add(d) }
+// lagged records the confirmed lag of track id (0: none), measured from
+// the report of sender time at. When every track measured within
+// 2*srWindow of at has a lag, it moves every track's mapping later by the
+// least of them (each track applies it at its next packet, through
+// shift), forgets the lags and returns the move; else it returns 0.
+func (c *Clock) lagged(id int, lag, at int64) int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lag == nil {
+		c.lag = map[int]trackLateness{}
+	}
+	c.lag[id] = trackLateness{late: lag, at: at}
+	least := lag
+	for _, l := range c.lag {
+		if at-l.at <= 2*srWindow {
+			least = min(least, l.late)
+		}
+	}
+	if least <= 0 {
+		return 0
+	}
+	c.shift.Add(least)
+	clear(c.lag)
+	return least
+}
 
 // currentOffset returns the shared offset and its generation.
 func (c *Clock) currentOffset() (int64, uint64) {

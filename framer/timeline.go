@@ -13,12 +13,15 @@ const (
 	// over with the next one.
 	resyncThreshold = int64(500 * time.Millisecond)
 	// srLagConfirm is how many far-off reports in a row, each agreeing
-	// with every packet since the one before, tell that the sender's
-	// stream came late for good (a starved or paused source whose
-	// timestamps did not keep up with the time): then every track of the
-	// Clock moves later by as much at once (Clock.shiftLater), a gap in
-	// the recording that keeps it as long as the time it covers. An early
-	// stream (a stall caught up) moves nothing.
+	// with every packet since the one before, tell that a track's stream
+	// came late for good. When every track of the Clock says so, the
+	// sender's source fell behind the time (starved, or paused with its
+	// timestamps): every track moves later at once by the least of their
+	// lags (Clock.lagged), a gap in the recording that keeps it as long as
+	// the time it covers, A/V still aligned. One track late alone (its
+	// encoder fell behind, not the clock) moves nothing: the timestamps
+	// keep it aligned with the others. An early stream (a stall caught up)
+	// moves nothing either.
 	srLagConfirm = 3
 	// Later sender reports steer the mapping. Janus stamps a report from
 	// the time it forwarded the stream's newest packet, so a report errs
@@ -267,6 +270,7 @@ func (t *timeline) applySR(c *Clock, id int, srNs, srTS, refTS int64, force bool
 	switch {
 	case abs64(d) <= resyncThreshold:
 		t.srIgnored, t.srLag = 0, 0
+		c.lagged(id, 0, srNs)
 		t.steer(c, id, srNs, d)
 		return srApplied
 	case abs64(sinceSR-d) <= resyncThreshold:
@@ -275,17 +279,20 @@ func (t *timeline) applySR(c *Clock, id int, srNs, srTS, refTS int64, force bool
 		t.srIgnored = 0
 		if d < 0 {
 			t.srLag = 0
+			c.lagged(id, 0, srNs)
 			return srIgnored
 		}
 		if t.srLag++; t.srLag < srLagConfirm {
 			return srIgnored
 		}
-		t.srLag = 0
-		c.shiftLater(d)
-		t.follow(c, refTS)
-		return srJumped
+		if c.lagged(id, d, srNs) > 0 && t.follow(c, refTS) {
+			t.srLag = 0
+			return srJumped
+		}
+		return srIgnored
 	}
 	t.srLag = 0
+	c.lagged(id, 0, srNs)
 	t.srIgnored++
 	if t.srIgnored >= srIgnoreLimit {
 		// Consistently elsewhere: the sender's NTP clock stepped. Start over

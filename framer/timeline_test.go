@@ -519,60 +519,72 @@ func TestSyncHold(t *testing.T) {
 
 // TestSenderLateForGood: a sender whose stream falls 800 ms behind the time
 // and stays there (a starved source: its timestamps did not keep up), with
-// reports stamped from forwarding times that say so. After srLagConfirm
-// reports both tracks move 800 ms later at once: a gap in both, the
-// recording as long as the time it covers, and audio and video still
-// aligned.
+// reports stamped from forwarding times that say so. When both tracks lag,
+// after srLagConfirm reports both move 800 ms later at once: a gap in both,
+// the recording as long as the time it covers, audio and video still
+// aligned. When the video alone lags (its encoder fell behind), nothing
+// moves: the timestamps keep it aligned with the audio.
 func TestSenderLateForGood(t *testing.T) {
-	c := NewClock(t0)
-	audio, video := testCodecs[4], testCodecs[0]
-	if audio.track.Kind != "audio" || video.track.Kind != "video" {
-		t.Fatal("testCodecs changed: want opus at 4, vp8 at 0")
-	}
-	fa, ca := newFramer(t, c, media.Track{Index: 0, Kind: "audio", Codec: media.Opus, ClockRate: 48000, PayloadType: 111}, Options{})
-	fv, cv := newFramer(t, c, media.Track{Index: 1, Kind: "video", Codec: media.VP8, ClockRate: 90000, PayloadType: 96}, Options{})
-	const lagAt, lag = 5 * time.Second, 800 * time.Millisecond
-	late := func(at time.Time) time.Time {
-		if at.Sub(t0) >= lagAt {
-			return at.Add(lag)
-		}
-		return at
-	}
-	var ev []event
-	add := func(f *Framer, c codecCase, n, tsBase int, every time.Duration) {
-		s := &stream{ssrc: uint32(tsBase), seq: 1, ts: uint32(tsBase), pt: c.track.PayloadType}
-		frames, _ := genStream(c, s, n, 25)
-		for _, x := range schedule(frames, t0, every) {
-			ev = append(ev, event{at: late(x.at), f: f, p: x.p})
-		}
-		for T := time.Second; T < time.Duration(n)*every; T += time.Second {
-			ts := uint32(tsBase) + uint32(T.Seconds()*float64(c.track.ClockRate))
-			fwd := late(t0.Add(T)) // Janus stamps the report when it forwards
-			ev = append(ev, event{at: fwd.Add(time.Millisecond), f: f, sr: true, ntp: ntpOf(fwd), srRTP: ts})
-		}
-	}
-	add(fa, audio, 750, 1000, 20*time.Millisecond) // 15 s
-	add(fv, video, 375, 5000, 40*time.Millisecond)
-	run(ev)
-	fa.Tick(t0.Add(time.Hour))
-	fv.Tick(t0.Add(time.Hour))
-	for _, col := range []*collector{ca, cv} {
-		span := col.frames[len(col.frames)-1].PTS - col.frames[0].PTS
-		if want := 15*time.Second + lag; span < want-100*time.Millisecond {
-			t.Errorf("first to last frame %v, want about %v (the lag kept as a gap)", span, want)
-		}
-	}
-	// Audio frame 2k and video frame k were captured together.
-	worst := time.Duration(0)
-	for k := range 375 {
-		worst = max(worst, (ca.frames[2*k].PTS - cv.frames[k].PTS).Abs())
-	}
-	if worst > 5*time.Millisecond {
-		t.Errorf("A/V offset up to %v, want within 5 ms", worst)
-	}
-	for _, f := range []*Framer{fa, fv} {
-		if st := f.Stats(); st.Clamped != 0 || st.TimeJumps == 0 {
-			t.Errorf("stats %+v: want a time jump and no clamped frame", st)
-		}
+	for _, tc := range []struct {
+		name         string
+		lateA, lateV bool
+	}{{"both", true, true}, {"video alone", false, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewClock(t0)
+			audio, video := testCodecs[4], testCodecs[0]
+			if audio.track.Kind != "audio" || video.track.Kind != "video" {
+				t.Fatal("testCodecs changed: want opus at 4, vp8 at 0")
+			}
+			fa, ca := newFramer(t, c, media.Track{Index: 0, Kind: "audio", Codec: media.Opus, ClockRate: 48000, PayloadType: 111}, Options{})
+			fv, cv := newFramer(t, c, media.Track{Index: 1, Kind: "video", Codec: media.VP8, ClockRate: 90000, PayloadType: 96}, Options{})
+			const lagAt, lag = 5 * time.Second, 800 * time.Millisecond
+			var ev []event
+			add := func(f *Framer, c codecCase, n, tsBase int, every time.Duration, lags bool) {
+				late := func(at time.Time) time.Time {
+					if lags && at.Sub(t0) >= lagAt {
+						return at.Add(lag)
+					}
+					return at
+				}
+				s := &stream{ssrc: uint32(tsBase), seq: 1, ts: uint32(tsBase), pt: c.track.PayloadType}
+				frames, _ := genStream(c, s, n, 25)
+				for _, x := range schedule(frames, t0, every) {
+					ev = append(ev, event{at: late(x.at), f: f, p: x.p})
+				}
+				for T := time.Second; T < time.Duration(n)*every; T += time.Second {
+					ts := uint32(tsBase) + uint32(T.Seconds()*float64(c.track.ClockRate))
+					fwd := late(t0.Add(T)) // Janus stamps the report when it forwards
+					ev = append(ev, event{at: fwd.Add(time.Millisecond), f: f, sr: true, ntp: ntpOf(fwd), srRTP: ts})
+				}
+			}
+			add(fa, audio, 750, 1000, 20*time.Millisecond, tc.lateA) // 15 s
+			add(fv, video, 375, 5000, 40*time.Millisecond, tc.lateV)
+			run(ev)
+			fa.Tick(t0.Add(time.Hour))
+			fv.Tick(t0.Add(time.Hour))
+			want := 15 * time.Second
+			if tc.lateA && tc.lateV {
+				want += lag
+			}
+			for _, col := range []*collector{ca, cv} {
+				span := col.frames[len(col.frames)-1].PTS - col.frames[0].PTS
+				if (span - want).Abs() > 100*time.Millisecond {
+					t.Errorf("first to last frame %v, want about %v", span, want)
+				}
+			}
+			// Audio frame 2k and video frame k were captured together.
+			worst := time.Duration(0)
+			for k := range 375 {
+				worst = max(worst, (ca.frames[2*k].PTS - cv.frames[k].PTS).Abs())
+			}
+			if worst > 5*time.Millisecond {
+				t.Errorf("A/V offset up to %v, want within 5 ms", worst)
+			}
+			for _, f := range []*Framer{fa, fv} {
+				if st := f.Stats(); st.Clamped != 0 || (st.TimeJumps > 0) != (tc.lateA && tc.lateV) {
+					t.Errorf("stats %+v: want no clamped frame, a time jump only when both lag", st)
+				}
+			}
+		})
 	}
 }
