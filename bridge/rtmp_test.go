@@ -512,3 +512,48 @@ mountpoint = 1
 		t.Errorf("A/V offset drifts %+.2f ms/min, want none (under 5 ms/min)", 1000*slope)
 	}
 }
+
+// TestRTMPPullToVideoRoom: an rtmp source pulls from nginx-rtmp what
+// ffmpeg publishes there (x264 -g 30 + AAC) into an H.264 VideoRoom; the
+// recording of the room holds H.264 and Opus and decodes cleanly.
+func TestRTMPPullToVideoRoom(t *testing.T) {
+	janustest.RequireTools(t, "ffmpeg", "ffprobe")
+	j := janustest.StartJanus(t, janustest.Options{
+		Plugins:   []string{"videoroom"},
+		VideoRoom: janustest.VideoRoomConfig(1234, "h264"),
+	})
+	ng := janustest.StartNginx(t)
+	dir := t.TempDir()
+	rb := startBridges(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+loopback_candidates = true
+[[bridge]]
+name = "pull"
+plugin = "videoroom"
+room = 1234
+display = "pulled"
+  [bridge.source]
+  type = "rtmp"
+  url = %q
+[[bridge]]
+name = "rec"
+plugin = "videoroom"
+room = 1234
+feeds = "all"
+include_own = true
+  [[bridge.sink]]
+  type = "mkv"
+  path = "%s/{feed}-{display}.mkv"
+`, j.WSURL(), ng.URL("cam"), dir))
+	if out, err := rtmpPublishMarker(ng.URL("cam"), 8); err != nil {
+		t.Fatalf("publishing to nginx: %v: %s", err, out)
+	}
+	rec := rb.byName["rec"]
+	if inPackets(rec, "video") < 100 || inPackets(rec, "audio") < 100 {
+		t.Errorf("recorder got %d video and %d audio packets", inPackets(rec, "video"), inPackets(rec, "audio"))
+	}
+	rb.stop()
+	checkRecording(t, recordingOf(t, dir, "*-pulled.mkv"), "audio:opus,video:h264", 4)
+}
