@@ -101,6 +101,8 @@ const (
 	rtmpPlayout  = 200 * time.Millisecond
 	rtmpMaxLate  = time.Second
 	rtmpMaxQueue = 4096
+	// rtmpMaxReorder bounds the reordering depth taken from a stream.
+	rtmpMaxReorder = 500 * time.Millisecond
 )
 
 // Track indices of an RTMP source.
@@ -483,14 +485,15 @@ func dialRTMP(ctx context.Context, raw string) (net.Conn, error) {
 // where the wall clock says, relative to the source's birth, so that
 // successive sessions continue one timeline.
 type ingest struct {
-	s      *RTMP
-	cancel context.CancelCauseFunc
-	origin time.Duration // session start on the source's timeline
-	wall   time.Time     // and on the wall clock (moved by late packets; s.mu)
-	first  int64         // RTMP time (ms) of the session's first frame
-	began  bool
-	tc     transcode.Transcoder
-	bad    bool // the transcoder could not start
+	s       *RTMP
+	cancel  context.CancelCauseFunc
+	origin  time.Duration // session start on the source's timeline
+	wall    time.Time     // and on the wall clock (moved by late packets; s.mu)
+	first   int64         // RTMP time (ms) of the session's first frame
+	began   bool
+	tc      transcode.Transcoder
+	bad     bool          // the transcoder could not start
+	reorder time.Duration // largest presentation delay (pts - dts) of the video
 }
 
 func (s *RTMP) newIngest(cancel context.CancelCauseFunc) *ingest {
@@ -513,7 +516,14 @@ func (in *ingest) frame(cid codec.CodecID, pts, dts uint32, frame []byte) {
 	switch cid {
 	case codec.CODECID_VIDEO_H264:
 		s.videoFrames.Add(1)
-		s.writeVideo(in, in.at(pts), in.at(dts), frame)
+		// B-frames: pictures go out in decoding order, each at its
+		// decoding time plus the stream's reordering depth (the largest
+		// presentation delay seen), so that none leaves before its
+		// presentation time.
+		if cts := time.Duration(int32(pts-dts)) * time.Millisecond; cts > in.reorder && cts < rtmpMaxReorder {
+			in.reorder = cts
+		}
+		s.writeVideo(in, in.at(pts), in.at(dts)+in.reorder, frame)
 	case codec.CODECID_AUDIO_AAC:
 		s.audioFrames.Add(1)
 		at := in.at(pts)
