@@ -41,12 +41,28 @@ type Clock struct {
 	// late is each track's lateness (see srWindow), and lag its confirmed
 	// lag (see srLagConfirm), by track index, with the sender time of the
 	// report that measured it.
-	late map[int]trackLateness
-	lag  map[int]trackLateness
+	late map[int]trackValue
+	lag  map[int]trackValue
 }
 
-// trackLateness is one track's lateness and when it was measured.
-type trackLateness struct{ late, at int64 }
+// trackValue is a value of one track (a lateness, a lag) and the sender
+// time it was measured at.
+type trackValue struct{ v, at int64 }
+
+// record stores v, measured at sender time at, for track id in *m (made
+// on first use), and calls f with the value of every track measured
+// within 2*srWindow of at. c.mu must be held.
+func record(m *map[int]trackValue, id int, v, at int64, f func(int64)) {
+	if *m == nil {
+		*m = map[int]trackValue{}
+	}
+	(*m)[id] = trackValue{v: v, at: at}
+	for _, tv := range *m {
+		if at-tv.at <= 2*srWindow {
+			f(tv.v)
+		}
+	}
+}
 
 // NewClock returns the Clock of one bridge. Frame.PTS of every Framer that
 // uses it counts from epoch; a bridge typically passes its start time.
@@ -106,16 +122,8 @@ func (c *Clock) senderOffset(implied int64, force bool) (int64, uint64) {
 func (c *Clock) lateness(id int, late, at int64) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.late == nil {
-		c.late = map[int]trackLateness{}
-	}
-	c.late[id] = trackLateness{late: late, at: at}
 	most := late
-	for _, l := range c.late {
-		if at-l.at <= 2*srWindow {
-			most = max(most, l.late)
-		}
-	}
+	record(&c.late, id, late, at, func(v int64) { most = max(most, v) })
 	return most
 }
 
@@ -127,16 +135,8 @@ func (c *Clock) lateness(id int, late, at int64) int64 {
 func (c *Clock) lagged(id int, lag, at int64) int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.lag == nil {
-		c.lag = map[int]trackLateness{}
-	}
-	c.lag[id] = trackLateness{late: lag, at: at}
 	least := lag
-	for _, l := range c.lag {
-		if at-l.at <= 2*srWindow {
-			least = min(least, l.late)
-		}
-	}
+	record(&c.lag, id, lag, at, func(v int64) { least = min(least, v) })
 	if least <= 0 {
 		return 0
 	}

@@ -234,7 +234,7 @@ func (m *oggMuxer) writeRaw(flags byte, granule int64, segs, body []byte) error 
 	p = append(p, byte(len(segs)))
 	p = append(p, segs...)
 	p = append(p, body...)
-	binary.LittleEndian.PutUint32(p[22:], oggCRC(p))
+	binary.LittleEndian.PutUint32(p[22:], media.OggChecksum(p))
 	m.page = p
 	m.seq++
 	if _, err := m.w.Write(p); err != nil {
@@ -284,30 +284,4 @@ func opusSamples(p []byte) int {
 		return 0
 	}
 	return n
-}
-
-// oggCRCTable is the table of Ogg's CRC-32: polynomial 0x04c11db7, not
-// reflected, initial value 0, no final xor.
-var oggCRCTable = func() (t [256]uint32) {
-	for i := range t {
-		r := uint32(i) << 24
-		for range 8 {
-			if r&0x80000000 != 0 {
-				r = r<<1 ^ 0x04c11db7
-			} else {
-				r <<= 1
-			}
-		}
-		t[i] = r
-	}
-	return t
-}()
-
-// oggCRC computes the checksum of a page whose checksum field is zero.
-func oggCRC(p []byte) uint32 {
-	var crc uint32
-	for _, b := range p {
-		crc = crc<<8 ^ oggCRCTable[byte(crc>>24)^b]
-	}
-	return crc
 }

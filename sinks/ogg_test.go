@@ -67,7 +67,7 @@ func oggParse(t *testing.T, data []byte) []oggPage {
 		page := append([]byte(nil), data[:size]...)
 		want := binary.LittleEndian.Uint32(page[22:])
 		binary.LittleEndian.PutUint32(page[22:], 0)
-		if got := oggCRC(page); got != want {
+		if got := media.OggChecksum(page); got != want {
 			t.Fatalf("page %d: CRC %08x, header says %08x", len(pages), got, want)
 		}
 		p := oggPage{

@@ -11,30 +11,6 @@ import (
 	"github.com/janusbridge/janusbridge/media"
 )
 
-// oggCRC is the CRC-32 of Ogg pages (polynomial 0x04c11db7, not
-// reflected, initial value 0).
-var oggCRC = func() (t [256]uint32) {
-	for i := range t {
-		r := uint32(i) << 24
-		for range 8 {
-			if r&0x80000000 != 0 {
-				r = r<<1 ^ 0x04c11db7
-			} else {
-				r <<= 1
-			}
-		}
-		t[i] = r
-	}
-	return t
-}()
-
-func oggChecksum(crc uint32, b []byte) uint32 {
-	for _, c := range b {
-		crc = crc<<8 ^ oggCRC[byte(crc>>24)^c]
-	}
-	return crc
-}
-
 // oggDemuxer reads the first Opus stream of an Ogg file (RFC 7845): pages
 // checked against their CRC, packets reassembled across pages, OpusHead
 // and OpusTags skipped, each audio packet timed by the durations of the
@@ -128,7 +104,7 @@ func (d *oggDemuxer) readPage() (serial uint32, bos bool, err error) {
 	want := binary.LittleEndian.Uint32(d.page[22:])
 	copy(d.checksum[:], d.page[22:26])
 	clear(d.page[22:26])
-	got := oggChecksum(0, d.page)
+	got := media.OggChecksum(d.page)
 	copy(d.page[22:26], d.checksum[:])
 	if got != want {
 		return 0, false, errAt(d.path, d.off, "Ogg page checksum mismatch")

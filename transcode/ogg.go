@@ -5,35 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/janusbridge/janusbridge/media"
 )
 
 // A minimal Ogg (RFC 3533) writer and reader for one Opus stream (RFC 7845)
 // on the pipes of the ffmpeg child.
-
-// oggCRC is the table of Ogg's CRC-32 (polynomial 0x04c11db7, no
-// reflection, initial value 0).
-var oggCRC = func() (t [256]uint32) {
-	for i := range t {
-		r := uint32(i) << 24
-		for j := 0; j < 8; j++ {
-			if r&0x80000000 != 0 {
-				r = r<<1 ^ 0x04c11db7
-			} else {
-				r <<= 1
-			}
-		}
-		t[i] = r
-	}
-	return t
-}()
-
-func oggChecksum(b []byte) uint32 {
-	var c uint32
-	for _, x := range b {
-		c = c<<8 ^ oggCRC[byte(c>>24)^x]
-	}
-	return c
-}
 
 // oggWriter writes one logical stream, one packet per page, into a reused
 // buffer.
@@ -67,7 +44,7 @@ func (o *oggWriter) page(packet []byte, granule int64, flags byte) error {
 	}
 	b = append(b, byte(len(packet)%255))
 	b = append(b, packet...)
-	binary.LittleEndian.PutUint32(b[22:], oggChecksum(b))
+	binary.LittleEndian.PutUint32(b[22:], media.OggChecksum(b))
 	o.buf = b
 	o.seq++
 	_, err := o.w.Write(b)
