@@ -179,8 +179,8 @@ func udpFree(port int) bool {
 var errNotRunning = errors.New("process not running")
 
 // externalCommand returns the command that runs bin with args at a higher CPU priority than the
-// code under test (nice -10) when the tests run as root. Janus and the ffmpeg feeds stand for a
-// server and cameras on machines of their own: on a loaded test machine (CI runs the packages in
+// code under test (nice -10) when the tests run as root. Janus, nginx and the ffmpeg feeds stand
+// for servers and cameras on machines of their own: on a loaded test machine (CI runs the packages in
 // parallel on 2 cores) they must not be starved, or their late packets would be blamed on the
 // bridge. nice execs bin, so the process id is bin's.
 func externalCommand(bin string, args ...string) *exec.Cmd {

@@ -95,7 +95,7 @@ func (n *Nginx) Start() {
 	if p, err := exec.LookPath("nginx"); err == nil {
 		bin = p
 	}
-	cmd := exec.Command(bin, "-c", filepath.Join(n.dir, "nginx.conf"), "-p", n.dir, "-e", filepath.Join(n.dir, "error.log"))
+	cmd := externalCommand(bin, "-c", filepath.Join(n.dir, "nginx.conf"), "-p", n.dir, "-e", filepath.Join(n.dir, "error.log"))
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if out, err := os.Create(filepath.Join(n.dir, "stderr")); err == nil {
 		cmd.Stdout, cmd.Stderr = out, out

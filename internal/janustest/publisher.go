@@ -363,7 +363,7 @@ func (p *Publisher) startFFmpeg(bin string, feedArgs []string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, p.args...)
+	cmd := externalCommand(bin, p.args...)
 	cmd.Dir = filepath.Dir(p.stderrPath)
 	cmd.Stderr = stderr // an *os.File: no copying goroutine
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
