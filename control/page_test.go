@@ -44,10 +44,11 @@ func TestStatusPage(t *testing.T) {
 	const token = "page-token"
 	base := startServer(t, control.Options{Daemon: d, Token: token, SampleEvery: 250 * time.Millisecond})
 	c := client{t: t, base: base, token: token}
-	waitFor(t, 20*time.Second, "a bitrate history", func() bool {
+	waitFor(t, 20*time.Second, "a bitrate history and the file open", func() bool {
 		code, b := c.do("GET", "/api/v1/bridges/cam?history=1", "")
 		return code == http.StatusOK && strings.Count(string(b), `"history"`) == 2 &&
-			regexp.MustCompile(`"history": \[\s*\d+,\s*\d+,\s*\d+,\s*\d+`).Match(b)
+			regexp.MustCompile(`"history": \[\s*\d+,\s*\d+,\s*\d+,\s*\d+`).Match(b) &&
+			strings.Contains(string(b), filepath.Join(e.dir, "cam.webm"))
 	})
 	url := base + "/?token=" + token
 
