@@ -526,8 +526,17 @@ mountpoint = 1
 	if sumAbs/n > 0.040 {
 		t.Errorf("mean |A/V offset| %.1f ms, want <= 40 ms", 1000*sumAbs/n)
 	}
-	if math.Abs(slope) > 0.005 {
-		t.Errorf("A/V offset drifts %+.2f ms/min, want none (under 5 ms/min)", 1000*slope)
+	// A drift shows over minutes: within one, the mapping's few-ms steps
+	// (each track judged from its earliest sender reports of the last
+	// 10-20 s) wander the offset by up to ~5 ms, which a 40 s slope reads
+	// as up to ~10 ms/min. The ten-minute run (JB_RTMP_AVSYNC=10m; +0.05
+	// ms/min measured) judges 5 ms/min, a short run only gross drift.
+	limit := 0.005
+	if run < 5*time.Minute {
+		limit = 0.015
+	}
+	if math.Abs(slope) > limit {
+		t.Errorf("A/V offset drifts %+.2f ms/min, want none (under %.0f ms/min over %v)", 1000*slope, 1000*limit, run)
 	}
 }
 
