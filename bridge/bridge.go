@@ -156,6 +156,30 @@ func (b *Bridge) Status() Status {
 	return st
 }
 
+// attach attaches a handle of plugin for one session of the bridge and
+// makes it the bridge's current handle (Status).
+func (b *Bridge) attach(ctx context.Context, plugin string) (*janus.Handle, error) {
+	h, err := b.env.Session.Attach(ctx, plugin, "janusbridge-"+b.cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	b.handleID = h.ID()
+	b.mu.Unlock()
+	return h, nil
+}
+
+// detach says goodbye to the plugin (leave, if given) and detaches h,
+// within 2 s whatever the state of the session.
+func (b *Bridge) detach(h *janus.Handle, leave func(context.Context, *janus.Handle)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if leave != nil {
+		leave(ctx, h)
+	}
+	h.Detach(ctx)
+}
+
 func (b *Bridge) setState(state string, err error) {
 	b.mu.Lock()
 	changed := b.state != state

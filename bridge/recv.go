@@ -62,18 +62,11 @@ func (r *recv) newPlugin() recvPlugin {
 func (r *recv) session(ctx context.Context) error {
 	b := r.b
 	b.setState(StateNegotiating, nil)
-	h, err := b.env.Session.Attach(ctx, "janus.plugin."+b.cfg.Plugin, "janusbridge-"+b.cfg.Name)
+	h, err := b.attach(ctx, "janus.plugin."+b.cfg.Plugin)
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	b.handleID = h.ID()
-	b.mu.Unlock()
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		h.Detach(dctx)
-		cancel()
-	}()
+	defer b.detach(h, nil)
 	p, err := janus.NewPeer(b.env.API, h, janus.PeerConfig{ICEServers: b.env.ICEServers, Logger: b.log})
 	if err != nil {
 		return err

@@ -91,18 +91,11 @@ type mountpointMedia struct {
 func (s *send) streamingSession(ctx context.Context) error {
 	b := s.b
 	b.setState(StateNegotiating, nil)
-	h, err := b.env.Session.Attach(ctx, janus.PluginStreaming, "janusbridge-"+b.cfg.Name)
+	h, err := b.attach(ctx, janus.PluginStreaming)
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	b.handleID = h.ID()
-	b.mu.Unlock()
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		h.Detach(dctx)
-		cancel()
-	}()
+	defer b.detach(h, nil)
 	tracks := s.activeTracks()
 	if len(tracks) == 0 {
 		return errNoSource

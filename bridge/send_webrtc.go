@@ -53,20 +53,12 @@ const restartsFor = 30 * time.Second
 func (s *send) webrtcSession(ctx context.Context) error {
 	b := s.b
 	b.setState(StateNegotiating, nil)
-	h, err := b.env.Session.Attach(ctx, "janus.plugin."+b.cfg.Plugin, "janusbridge-"+b.cfg.Name)
+	h, err := b.attach(ctx, "janus.plugin."+b.cfg.Plugin)
 	if err != nil {
 		return err
 	}
-	b.mu.Lock()
-	b.handleID = h.ID()
-	b.mu.Unlock()
 	plugin := s.newPlugin()
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		plugin.leave(dctx, h)
-		h.Detach(dctx)
-		cancel()
-	}()
+	defer b.detach(h, plugin.leave)
 	p, err := janus.NewPeer(b.env.API, h, janus.PeerConfig{ICEServers: b.env.ICEServers, Logger: b.log, OnRTCP: s.onRTCP})
 	if err != nil {
 		return err
