@@ -21,6 +21,8 @@ import (
 	"github.com/pion/rtp/codecs"
 
 	"github.com/janusbridge/janusbridge/media"
+
+	"github.com/janusbridge/janusbridge/internal/janustest"
 )
 
 // The tests in this file judge the framer's output by ffmpeg: real encoders
@@ -29,14 +31,7 @@ import (
 
 func needFFmpeg(t *testing.T) {
 	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI: %v", tool, err)
-			}
-			t.Skipf("%s not installed: %v", tool, err)
-		}
-	}
+	janustest.RequirePrograms(t, "ffmpeg", "ffprobe")
 }
 
 // arrival is an RTP packet or an RTCP sender report as it arrived.

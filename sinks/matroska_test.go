@@ -31,14 +31,7 @@ import (
 // ffprobe are installed.
 func mkvNeedTools(t *testing.T) {
 	t.Helper()
-	for _, p := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(p); err != nil {
-			if janustest.InCI() {
-				t.Fatalf("%s not installed and CI=true", p)
-			}
-			t.Skipf("%s not installed", p)
-		}
-	}
+	janustest.RequirePrograms(t, "ffmpeg", "ffprobe")
 }
 
 const (

@@ -37,14 +37,7 @@ var (
 // are installed.
 func mp4NeedTools(t *testing.T, programs ...string) {
 	t.Helper()
-	for _, p := range programs {
-		if _, err := exec.LookPath(p); err != nil {
-			if janustest.InCI() {
-				t.Fatalf("%s not installed and CI=true", p)
-			}
-			t.Skipf("%s not installed", p)
-		}
-	}
+	janustest.RequirePrograms(t, programs...)
 }
 
 // mp4TestFrame is one encoded frame of a fixture.

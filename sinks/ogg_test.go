@@ -17,20 +17,15 @@ import (
 	"time"
 
 	"github.com/janusbridge/janusbridge/media"
+
+	"github.com/janusbridge/janusbridge/internal/janustest"
 )
 
 // oggNeedTools skips the test (fails it when CI=true, as janustest does)
 // unless the programs are installed.
 func oggNeedTools(t *testing.T, programs ...string) {
 	t.Helper()
-	for _, p := range programs {
-		if _, err := exec.LookPath(p); err != nil {
-			if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
-				t.Fatalf("%s not installed and CI=true", p)
-			}
-			t.Skipf("%s not installed", p)
-		}
-	}
+	janustest.RequirePrograms(t, programs...)
 }
 
 // oggPage is one parsed Ogg page.

@@ -102,14 +102,7 @@ func tlsProxy(t *testing.T, target string) (string, *tls.Config) {
 // then 160x120): the sink sends a new sequence header, and a player that
 // recorded the stream decodes both parts cleanly at their sizes.
 func TestRTMPSinkParamSetChange(t *testing.T) {
-	for _, p := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(p); err != nil {
-			if janustest.InCI() {
-				t.Fatalf("%s not installed", p)
-			}
-			t.Skipf("%s not installed", p)
-		}
-	}
+	janustest.RequirePrograms(t, "ffmpeg", "ffprobe")
 	ng := janustest.StartNginx(t)
 	proxy, tlsCfg := tlsProxy(t, fmt.Sprintf("127.0.0.1:%d", ng.Port()))
 	aus := append(h264AccessUnits(t, "320x240", 2), h264AccessUnits(t, "160x120", 2)...)

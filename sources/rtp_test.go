@@ -31,14 +31,7 @@ import (
 // are installed. These tests need no Janus, so no network namespace.
 func requireFFmpeg(t *testing.T) {
 	t.Helper()
-	for _, p := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(p); err != nil {
-			if janustest.InCI() {
-				t.Fatalf("%s not installed", p)
-			}
-			t.Skipf("%s not installed", p)
-		}
-	}
+	janustest.RequirePrograms(t, "ffmpeg", "ffprobe")
 }
 
 // collector records what a source hands to its PacketWriter.

@@ -10,18 +10,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/janusbridge/janusbridge/internal/janustest"
 )
 
 func requireFFmpeg(t *testing.T) {
 	t.Helper()
-	for _, p := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(p); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s not found", p)
-			}
-			t.Skipf("%s not found", p)
-		}
-	}
+	janustest.RequirePrograms(t, "ffmpeg", "ffprobe")
 }
 
 // encode runs ffmpeg on a 440 Hz sine of dur seconds at rate with args and

@@ -48,6 +48,14 @@ func Require(t testing.TB) {
 func RequireTools(t testing.TB, programs ...string) {
 	t.Helper()
 	Require(t)
+	RequirePrograms(t, programs...)
+}
+
+// RequirePrograms skips the test (fails it when CI=true) unless every program (e.g. "ffmpeg",
+// "ffprobe", "nginx") is found in PATH. Unlike [RequireTools] it does not need the test
+// namespace: it is for tests that run such programs without Janus.
+func RequirePrograms(t testing.TB, programs ...string) {
+	t.Helper()
 	var missing []string
 	for _, p := range programs {
 		if _, err := exec.LookPath(p); err != nil {
