@@ -86,6 +86,12 @@ func (rb *runningBridge) stop(t *testing.T) {
 	rb.done = nil
 }
 
+// waitState waits until the bridge's state is want.
+func (rb *runningBridge) waitState(t *testing.T, want string, within time.Duration) {
+	t.Helper()
+	waitUntil(t, "bridge state "+want, within, func() bool { return rb.B.Status().State == want })
+}
+
 // waitUntil polls cond (there is no event to wait on) until it holds.
 func waitUntil(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
