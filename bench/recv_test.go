@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -34,25 +36,34 @@ import (
 
 // Knobs of `make bench`, from the environment (the Makefile passes them on).
 //
-//	JB_BENCH_STREAMS  viewer counts, comma-separated (default 1,10,50,100)
+//	JB_BENCH_STREAMS  viewer counts, comma-separated (default 1,10,100,200,500)
 //	JB_BENCH_WINDOW   measured window per round (default 15s)
 //	JB_BENCH_WARMUP   wait after every stream flows, before the window (default 3s)
-//	JB_BENCH_ROUNDS   rounds per side and viewer count (default 2)
+//	JB_BENCH_ROUNDS   rounds per side and viewer count (default 2; 1 from
+//	                  bigRounds viewers on, see JB_BENCH_BIG_ROUNDS)
+//	JB_BENCH_BIG_ROUNDS rounds per side at bigStreams viewers or more (default 1)
 //	JB_BENCH_FEED     clip (default: a pre-encoded clip looped) or live (see startFeed)
 //	JB_BENCH_PROFILE  a directory: write CPU and heap profiles of every round there
 const (
-	defaultStreams = "1,10,50,100"
-	defaultWindow  = 15 * time.Second
-	defaultWarmup  = 3 * time.Second
-	defaultRounds  = 2
+	defaultStreams   = "1,10,100,200,500"
+	defaultWindow    = 15 * time.Second
+	defaultWarmup    = 3 * time.Second
+	defaultRounds    = 2
+	defaultBigRounds = 1
+	// bigStreams is the viewer count from which JB_BENCH_BIG_ROUNDS applies:
+	// starting and stopping hundreds of PeerConnections on 2 cores takes
+	// minutes, and one round per side keeps `make bench` under 25 minutes.
+	bigStreams = 200
 )
 
 // The local UDP ports of each side's PeerConnections, so that the packets
-// they receive can be counted by the kernel (nftables) the same way for
-// both: the bridge's usual 40000-40999, the reader's next to it.
+// they receive (or send) can be counted by the kernel (nftables) the same
+// way for both: 5000 each, as each PeerConnection gathers on every
+// interface of the namespace (lo and v0, IPv4 and IPv6: several sockets),
+// and 500 of them must fit.
 const (
-	bridgePortMin, bridgePortMax = 40000, 40999
-	readerPortMin, readerPortMax = 41000, 41999
+	bridgePortMin, bridgePortMax = 40000, 44999
+	readerPortMin, readerPortMax = 45000, 49999
 )
 
 const mountpointID = 1
@@ -63,11 +74,11 @@ const flowShare = 0.95
 
 // BenchmarkRecv is the "recv" load scenario of TESTING.md: N viewers of one
 // ffmpeg-fed VP8+Opus mountpoint (640x360, 25 fps, 800 kbit/s + Opus
-// 64 kbit/s, about 150 RTP packets/s; see startFeed), for janusbridge (sub-benchmarks recv/streams=N: bridge.Run
-// with N recv bridges writing WebM) and for a plain pion reader
-// (reader/streams=N), one after the other, never at the same time. b.N is
-// ignored: each round runs for a fixed window after a warm-up (run with
-// -benchtime 1x).
+// 64 kbit/s, about 150 RTP packets/s; see startFeed), for janusbridge
+// (sub-benchmarks recv/streams=N: a bridge.Daemon with N recv bridges
+// writing WebM) and for a plain pion reader (reader/streams=N), one after
+// the other, never at the same time. b.N is ignored: each round runs for a
+// fixed window after a warm-up (run with -benchtime 1x).
 //
 // The machine is shared and noisy, so for each N the two sides alternate
 // in rounds, A B B A (A B B A A B B A for 4 rounds...), which cancels a
@@ -75,8 +86,8 @@ const flowShare = 0.95
 // benchmark metrics, and after the rounds of an N one line per side gives
 // the pooled figures, in the format of TESTING.md, e.g.
 //
-//	recv streams=100 pps=11074 cpu_us_per_pkt=7.9 rss_mib_per_stream=0.31 loss=0.000
-//	reader streams=100 pps=11002 cpu_us_per_pkt=34.0 rss_mib_per_stream=0.74 loss=0.000
+//	recv streams=100 pps=11074 cpu_us_per_pkt=7.9 rss_mib_per_stream=0.31 loss=0.000 delivered=1.000 sink_drops=0 unrecovered=0.0000
+//	reader streams=100 pps=11002 cpu_us_per_pkt=34.0 rss_mib_per_stream=0.74 loss=0.000 delivered=1.000 sink_drops=0 unrecovered=0.0000
 //	ratio streams=100 cpu_us_per_pkt=0.23 rss_mib_per_stream=0.42
 //
 // How the figures are made, identically for both sides:
@@ -92,28 +103,37 @@ const flowShare = 0.95
 //     the viewers started (after a GC that returns freed memory), over N;
 //   - loss: the UDP datagrams the kernel dropped at a full socket receive
 //     buffer in the window (/proc/net/snmp RcvbufErrors: the process did
-//     not read fast enough), over the expected packets, N × the RTP
+//     not read fast enough), plus the packets of the frames the bridge's
+//     sinks dropped at a full queue (sink_drops, frames; counted as one
+//     packet each, a lower bound), over the expected packets, N × the RTP
 //     packets ffmpeg sent to the mountpoint in the window (another nftables
-//     counter). It is counted before NACK recovery, so it says whether the
-//     process kept up, not what the files lack; the drops are the
-//     namespace's, Janus's sockets included. What Janus failed to relay
-//     (expected minus counted) is logged, not added: Janus's relay delay
-//     at the two ends of the window blurs it by tens of milliseconds of
-//     traffic. Drops inside pion (a full packetio buffer) or the bridge (a
-//     full sink queue) are not seen; the reader's own sequence-number loss
-//     is logged for comparison.
+//     counter). The kernel's drops are counted before NACK recovery, so they
+//     say whether the process kept up, not what the files lack; the drops
+//     are the namespace's, Janus's sockets included;
+//   - delivered: the packets counted at the viewers' sockets over the
+//     expected ones: below 1 when Janus did not relay everything (at
+//     hundreds of viewers on 2 cores, Janus saturates first). Janus's relay
+//     delay at the two ends of the window blurs it by tens of milliseconds
+//     of traffic;
+//   - sink_drops: frames the bridge's sinks dropped at a full queue (from
+//     the bridges' Stats; 0 for the reader, which has no queue);
+//   - unrecovered: packets missing for good over the packets the side saw:
+//     for the bridge, what its framer declared lost after NACKs; for the
+//     reader, the gaps in the sequence numbers it read.
 //
 // Pooled over rounds: pps and cpu_us_per_pkt are total packets over total
-// time and total CPU over total packets, rss_mib_per_stream the mean, loss
-// from the totals.
+// time and total CPU over total packets, rss_mib_per_stream the mean, the
+// ratios from the totals.
 func BenchmarkRecv(b *testing.B) {
 	streams := envStreams(b)
 	window := envDuration(b, "JB_BENCH_WINDOW", defaultWindow)
 	warmup := envDuration(b, "JB_BENCH_WARMUP", defaultWarmup)
 	rounds := envInt(b, "JB_BENCH_ROUNDS", defaultRounds)
+	bigRounds := envInt(b, "JB_BENCH_BIG_ROUNDS", defaultBigRounds)
 	if os.Getenv("JB_BENCH_PROFILE") != "" {
 		runtime.MemProfileRate = 4096 // a heap profile of every 4 KiB allocated
 	}
+	raiseFileLimit(b)
 
 	ports := janustest.FreeUDPPorts(b, 2)
 	j := janustest.StartJanus(b, janustest.Options{
@@ -125,55 +145,89 @@ func BenchmarkRecv(b *testing.B) {
 	feedKind := startFeed(b, ports[0], ports[1])
 	feedPPS := waitFeed(b, nft)
 	// On stdout: the parent of sub-benchmarks prints no log of its own.
-	fmt.Printf("feed: %s, %.0f RTP packets/s into the mountpoint; %d rounds of %v after %v of warm-up per side and N; %d CPUs (%s)\n",
-		feedKind, feedPPS, rounds, window, warmup, runtime.NumCPU(), cpuModel())
+	fmt.Printf("feed: %s, %.0f RTP packets/s into the mountpoint; %d rounds (%d from %d viewers on) of %v after %v of warm-up per side and N; %d CPUs (%s)\n",
+		feedKind, feedPPS, rounds, bigRounds, bigStreams, window, warmup, runtime.NumCPU(), cpuModel())
 
 	sides := [2]side{
 		{name: "recv", counter: "recv", start: startBridges},
-		{name: "reader", counter: "reader", start: startReaders},
+		{name: "reader", counter: "reader", start: func(b *testing.B, j *janustest.Janus, n int, dir string) (viewers, error) {
+			return startReaders(j, n, func(i int) trackReader { return fileTrack(filepath.Join(dir, fmt.Sprintf("v%03d", i))) })
+		}},
 	}
 	for _, n := range streams {
-		var pooled [2]pool
-		for r := range rounds {
-			order := []int{0, 1}
-			if r%2 == 1 {
-				order = []int{1, 0}
-			}
-			for _, i := range order {
-				s := sides[i]
-				b.Run(fmt.Sprintf("%s/streams=%d", s.name, n), func(b *testing.B) {
-					res := measure(b, j, nft, s, n, window, warmup)
-					res.report(b)
-					b.Logf("round %d: %s", r+1, res.line())
-					pooled[i].add(res)
-				})
-			}
+		r := rounds
+		if n >= bigStreams {
+			r = bigRounds
 		}
-		if pooled[0].rounds == 0 || pooled[1].rounds == 0 {
-			continue // a side failed: its sub-benchmark says why
-		}
-		var lines [2]result
-		for i := range sides {
-			lines[i] = pooled[i].result()
-			fmt.Println(lines[i].line())
-		}
-		if lines[1].cpuPerPkt() > 0 && lines[1].rssPerStream() > 0 {
-			fmt.Printf("ratio streams=%d cpu_us_per_pkt=%.2f rss_mib_per_stream=%.2f\n", n,
-				lines[0].cpuPerPkt()/lines[1].cpuPerPkt(), lines[0].rssPerStream()/lines[1].rssPerStream())
-		}
+		runRounds(b, j, nft, sides, n, r, window, warmup, feedExpect)
 	}
 }
 
-// side is one of the two things measured.
-type side struct {
-	name    string // "recv" (janusbridge) or "reader" (plain pion)
-	counter string // the nftables counter of its port range
-	start   func(b *testing.B, j *janustest.Janus, n int, dir string) (viewers, error)
+// feedExpect is the packets one viewer of the mountpoint should receive
+// between two readings of the counters: what ffmpeg sent into it.
+func feedExpect(prev, cur map[string]uint64, _ time.Duration) float64 {
+	return float64(cur["feed"] - prev["feed"])
 }
 
-// viewers are N running viewers of the mountpoint.
+// runRounds measures the two sides of a scenario with n streams in rounds,
+// alternating A B B A..., and prints the pooled line of each side and their
+// ratio.
+func runRounds(b *testing.B, j *janustest.Janus, nft *counters, sides [2]side, n, rounds int, window, warmup time.Duration, expect expectFunc) [2]result {
+	var pooled [2]pool
+	for r := range rounds {
+		order := []int{0, 1}
+		if r%2 == 1 {
+			order = []int{1, 0}
+		}
+		for _, i := range order {
+			s := sides[i]
+			b.Run(fmt.Sprintf("%s/streams=%d", s.name, n), func(b *testing.B) {
+				res := measure(b, j, nft, s, n, window, warmup, expect)
+				res.report(b)
+				b.Logf("round %d: %s", r+1, res.line())
+				pooled[i].add(res)
+			})
+		}
+	}
+	var lines [2]result
+	if pooled[0].rounds == 0 || pooled[1].rounds == 0 {
+		return lines // a side failed: its sub-benchmark says why
+	}
+	for i := range sides {
+		lines[i] = pooled[i].result()
+		fmt.Println(lines[i].line())
+	}
+	if lines[1].cpuPerPkt() > 0 && lines[1].rssPerStream() > 0 {
+		fmt.Printf("ratio %sstreams=%d cpu_us_per_pkt=%.2f rss_mib_per_stream=%.2f\n", sides[0].ratioTag, n,
+			lines[0].cpuPerPkt()/lines[1].cpuPerPkt(), lines[0].rssPerStream()/lines[1].rssPerStream())
+	}
+	return lines
+}
+
+// expectFunc returns the packets one stream should carry between two
+// readings of the counters, dt apart.
+type expectFunc func(prev, cur map[string]uint64, dt time.Duration) float64
+
+// side is one of the two things measured in a scenario.
+type side struct {
+	name     string // "recv" (janusbridge) or "reader" (plain pion), "forward"...
+	counter  string // the nftables counter of its packets
+	ratioTag string // the scenario's tag on the ratio line ("" for recv, "forward " ...)
+	start    func(b *testing.B, j *janustest.Janus, n int, dir string) (viewers, error)
+	// cpuExcluded, if set, is CPU time spent in this process by the
+	// benchmark's own instruments (the forward scenario's receivers), the
+	// same for both sides, taken off the side's CPU.
+	cpuExcluded func() time.Duration
+	// extra, if set, adds the scenario's own figures to the round's result
+	// between the two snapshots (latency).
+	extra func(r *result)
+	// window, if set, is called when the measured window opens and closes.
+	window func(open bool)
+}
+
+// viewers are N running streams of one side.
 type viewers interface {
-	// Stop stops every viewer and waits until they are gone.
+	// Stop stops every stream and waits until they are gone.
 	Stop() error
 	// Notes says what went wrong meanwhile (reconnects, warnings), if anything.
 	Notes() string
@@ -187,15 +241,32 @@ type selfCounter interface {
 	Counts() (read, highest uint64)
 }
 
+// bridgeCounter is the janusbridge side: the bridges' own counters.
+type bridgeCounter interface {
+	// BridgeCounts sums the running bridges' Stats.
+	BridgeCounts() bridgeCounts
+}
+
+// bridgeCounts are sums over the bridges' Stats.
+type bridgeCounts struct {
+	packets   uint64 // RTP packets the tracks read (retransmissions included) or sent
+	lost      uint64 // packets the framers declared lost for good
+	sinkDrops uint64 // frames the sinks' queues dropped
+	sinkErrs  uint64 // sink errors (failed writes, packets an rtp sink could not send)
+}
+
 // snapshot is the state of the counters at one instant.
 type snapshot struct {
 	at            time.Time
 	cpu           time.Duration
+	excluded      time.Duration // the benchmark's own instruments' CPU
+	counters      map[string]uint64
 	feed, packets uint64 // nftables
-	others        uint64 // nftables: the other side's port range
+	others        uint64 // nftables: the other sides' counters
 	rcvbufErrors  uint64
 	selfRead      uint64
 	selfHighest   uint64
+	bridge        bridgeCounts
 	janusCPU      time.Duration
 	busy, total   time.Duration // the machine's CPUs, all of them (/proc/stat)
 }
@@ -203,7 +274,10 @@ type snapshot struct {
 func take(b *testing.B, nft *counters, j *janustest.Janus, s side, v viewers) snapshot {
 	b.Helper()
 	c := nft.read(b)
-	snap := snapshot{at: time.Now(), cpu: cpuTime(b), feed: c["feed"], packets: c[s.counter], rcvbufErrors: udpRcvbufErrors(b)}
+	snap := snapshot{at: time.Now(), cpu: cpuTime(b), counters: c, feed: c["feed"], packets: c[s.counter], rcvbufErrors: udpRcvbufErrors(b)}
+	if s.cpuExcluded != nil {
+		snap.excluded = s.cpuExcluded()
+	}
 	snap.janusCPU = processCPU(j.PID())
 	snap.busy, snap.total = machineCPU()
 	for name, n := range c {
@@ -214,19 +288,30 @@ func take(b *testing.B, nft *counters, j *janustest.Janus, s side, v viewers) sn
 	if sc, ok := v.(selfCounter); ok {
 		snap.selfRead, snap.selfHighest = sc.Counts()
 	}
+	if bc, ok := v.(bridgeCounter); ok {
+		snap.bridge = bc.BridgeCounts()
+	}
 	return snap
 }
 
 // result is what one round (or the pool of several) measured.
 type result struct {
-	side     string
-	streams  int
-	elapsed  time.Duration
-	cpu      time.Duration
-	received uint64  // counted by the kernel, minus receive-buffer drops
-	lost     uint64  // receive-buffer drops
-	expected uint64  // streams × the feed's packets
-	rssMiB   float64 // per stream
+	side      string
+	streams   int
+	elapsed   time.Duration
+	cpu       time.Duration
+	counted   uint64  // counted by the kernel
+	received  uint64  // counted by the kernel, minus receive-buffer drops
+	lost      uint64  // receive-buffer drops, plus the sinks' dropped frames
+	sinkDrops uint64  // frames the sinks dropped (bridge only)
+	seen      uint64  // packets the side counted itself (bridge tracks, reader reads)
+	missing   uint64  // packets missing for good (framer's lost, reader's sequence gaps)
+	expected  uint64  // streams × the packets each should have carried
+	rssMiB    float64 // per stream
+	sendOnly  bool    // a send scenario: no receive-side figures
+	// latency, of the forward scenario: end-to-end p50 and p99 in ms, and
+	// the packets they were measured on (pooled: the rounds' samples).
+	lat *latencies
 }
 
 func (r result) pps() float64 { return float64(r.received) / r.elapsed.Seconds() }
@@ -247,10 +332,32 @@ func (r result) loss() float64 {
 	return float64(r.lost) / float64(r.expected)
 }
 
+func (r result) delivered() float64 {
+	if r.expected == 0 {
+		return 0
+	}
+	return float64(r.counted) / float64(r.expected)
+}
+
+func (r result) unrecovered() float64 {
+	if r.seen+r.missing == 0 {
+		return 0
+	}
+	return float64(r.missing) / float64(r.seen+r.missing)
+}
+
 // line is the figures in the format of TESTING.md.
 func (r result) line() string {
-	return fmt.Sprintf("%s streams=%d pps=%.0f cpu_us_per_pkt=%.1f rss_mib_per_stream=%.2f loss=%.3f",
-		r.side, r.streams, r.pps(), r.cpuPerPkt(), r.rssPerStream(), r.loss())
+	if r.sendOnly {
+		return fmt.Sprintf("%s streams=%d pps=%.0f cpu_us_per_pkt=%.1f rss_mib_per_stream=%.2f delivered=%.3f",
+			r.side, r.streams, r.pps(), r.cpuPerPkt(), r.rssPerStream(), r.delivered())
+	}
+	line := fmt.Sprintf("%s streams=%d pps=%.0f cpu_us_per_pkt=%.1f rss_mib_per_stream=%.2f loss=%.3f delivered=%.3f sink_drops=%d unrecovered=%.4f",
+		r.side, r.streams, r.pps(), r.cpuPerPkt(), r.rssPerStream(), r.loss(), r.delivered(), r.sinkDrops, r.unrecovered())
+	if r.lat != nil {
+		line += " " + r.lat.String()
+	}
+	return line
 }
 
 func (r result) report(b *testing.B) {
@@ -258,7 +365,13 @@ func (r result) report(b *testing.B) {
 	b.ReportMetric(r.pps(), "pps")
 	b.ReportMetric(r.cpuPerPkt(), "cpu_us/pkt")
 	b.ReportMetric(r.rssPerStream(), "rss_MiB/stream")
-	b.ReportMetric(r.loss(), "loss")
+	if !r.sendOnly {
+		b.ReportMetric(r.loss(), "loss")
+	}
+	if r.lat != nil && r.lat.n() > 0 {
+		b.ReportMetric(r.lat.quantile(0.5), "p50_ms")
+		b.ReportMetric(r.lat.quantile(0.99), "p99_ms")
+	}
 }
 
 // pool adds up rounds.
@@ -268,13 +381,23 @@ type pool struct {
 }
 
 func (p *pool) add(r result) {
-	p.sum.side, p.sum.streams = r.side, r.streams
+	p.sum.side, p.sum.streams, p.sum.sendOnly = r.side, r.streams, r.sendOnly
 	p.sum.elapsed += r.elapsed
 	p.sum.cpu += r.cpu
+	p.sum.counted += r.counted
 	p.sum.received += r.received
 	p.sum.lost += r.lost
+	p.sum.sinkDrops += r.sinkDrops
+	p.sum.seen += r.seen
+	p.sum.missing += r.missing
 	p.sum.expected += r.expected
 	p.sum.rssMiB += r.rssMiB
+	if r.lat != nil {
+		if p.sum.lat == nil {
+			p.sum.lat = &latencies{}
+		}
+		p.sum.lat.merge(r.lat)
+	}
 	p.rounds++
 }
 
@@ -286,15 +409,14 @@ func (p *pool) result() result {
 	return r
 }
 
-// measure runs one round of one side with n viewers.
-func measure(b *testing.B, j *janustest.Janus, nft *counters, s side, n int, window, warmup time.Duration) result {
+// measure runs one round of one side with n streams.
+func measure(b *testing.B, j *janustest.Janus, nft *counters, s side, n int, window, warmup time.Duration, expect expectFunc) result {
 	dir := b.TempDir()
 	settle()
 	rss0 := vmRSS(b)
-	started := time.Now()
 	v, err := s.start(b, j, n, dir)
 	if err != nil {
-		b.Fatalf("starting %d viewers: %v", n, err)
+		b.Fatalf("starting %d streams: %v", n, err)
 	}
 	stopped := false
 	stop := func() {
@@ -307,30 +429,22 @@ func measure(b *testing.B, j *janustest.Janus, nft *counters, s side, n int, win
 	}
 	defer stop()
 
-	// Wait until the viewers' sockets receive (nearly) n times the feed.
-	flowing := false
-	prev := nft.read(b)
-	deadline := time.Now().Add(30*time.Second + time.Duration(n)*300*time.Millisecond)
-	for time.Now().Before(deadline) {
-		time.Sleep(time.Second)
-		c := nft.read(b)
-		feed, got := c["feed"]-prev["feed"], c[s.counter]-prev[s.counter]
-		prev = c
-		if feed > 0 && float64(got) >= flowShare*float64(n)*float64(feed) {
-			flowing = true
-			break
-		}
-	}
-	upTime := time.Since(started)
+	upTime, flowing := waitFlow(b, nft, s, n, expect)
 	if !flowing {
-		b.Logf("WARNING: the %d viewers did not reach %.0f%% of the expected packet rate within %v; measuring anyway",
+		b.Logf("WARNING: the %d streams did not reach %.0f%% of the expected packet rate within %v (the rate stopped growing, or the deadline passed); measuring anyway",
 			n, 100*flowShare, upTime.Round(time.Second))
 	}
 	time.Sleep(warmup)
 
 	prof := startProfile(b)
 	s0 := take(b, nft, j, s, v)
+	if s.window != nil {
+		s.window(true)
+	}
 	time.Sleep(window)
+	if s.window != nil {
+		s.window(false)
+	}
 	s1 := take(b, nft, j, s, v)
 	rss1 := vmRSS(b)
 	goroutines := runtime.NumGoroutine()
@@ -343,42 +457,81 @@ func measure(b *testing.B, j *janustest.Janus, nft *counters, s side, n int, win
 
 	drops := s1.rcvbufErrors - s0.rcvbufErrors
 	counted := s1.packets - s0.packets
-	feed := s1.feed - s0.feed
 	res := result{
 		side:     s.name,
 		streams:  n,
 		elapsed:  s1.at.Sub(s0.at),
-		cpu:      s1.cpu - s0.cpu,
+		cpu:      (s1.cpu - s0.cpu) - (s1.excluded - s0.excluded),
+		counted:  counted,
 		received: counted - min(drops, counted),
 		lost:     drops,
-		expected: uint64(n) * feed,
+		expected: uint64(float64(n)*expect(s0.counters, s1.counters, s1.at.Sub(s0.at)) + 0.5),
 		rssMiB:   float64(int64(rss1)-int64(rss0)) / float64(n) / (1 << 20),
 	}
+	if _, ok := v.(bridgeCounter); ok {
+		res.sinkDrops = s1.bridge.sinkDrops - s0.bridge.sinkDrops
+		res.lost += res.sinkDrops
+		res.seen = s1.bridge.packets - s0.bridge.packets
+		res.missing = s1.bridge.lost - s0.bridge.lost
+		if e := s1.bridge.sinkErrs - s0.bridge.sinkErrs; e > 0 {
+			b.Logf("WARNING: %d sink errors in the window", e)
+		}
+	}
+	if _, ok := v.(selfCounter); ok {
+		res.seen = s1.selfRead - s0.selfRead
+		highest := s1.selfHighest - s0.selfHighest
+		res.missing = highest - min(highest, res.seen)
+	}
+	if s.extra != nil {
+		s.extra(&res)
+	}
 	secs := res.elapsed.Seconds()
-	b.Logf("flowing after %v; window %.1fs; feed %.0f pps; CPU %.2fs (%.0f%% of one core); packets counted by the kernel %d, %d UDP receive-buffer drops, %d expected (%+d); RSS %.1f -> %.1f MiB; live heap after GC %.2f MiB per stream; %d goroutines",
-		upTime.Round(100*time.Millisecond), secs, float64(feed)/secs, res.cpu.Seconds(), 100*res.cpu.Seconds()/secs,
-		counted, drops, res.expected, int64(counted)-int64(res.expected), float64(rss0)/(1<<20), float64(rss1)/(1<<20),
+	b.Logf("flowing after %v; window %.1fs; CPU %.2fs (%.0f%% of one core; instruments' %.2fs taken off); packets counted by the kernel %d, %d UDP receive-buffer drops, %d expected (%+d); the side's own count %d; RSS %.1f -> %.1f MiB; live heap after GC %.2f MiB per stream; %d goroutines",
+		upTime.Round(100*time.Millisecond), secs, res.cpu.Seconds(), 100*res.cpu.Seconds()/secs, (s1.excluded - s0.excluded).Seconds(),
+		counted, drops, res.expected, int64(counted)-int64(res.expected), res.seen, float64(rss0)/(1<<20), float64(rss1)/(1<<20),
 		float64(ms.HeapAlloc)/float64(n)/(1<<20), goroutines)
 	if total := s1.total - s0.total; total > 0 {
 		cores := func(d time.Duration) float64 { return 100 * d.Seconds() / secs }
 		machine := float64(runtime.NumCPU()) * 100 * float64(s1.busy-s0.busy) / float64(total)
+		self := cores(s1.cpu - s0.cpu)
 		janusCPU := cores(s1.janusCPU - s0.janusCPU)
 		b.Logf("machine %.0f%% busy (%% of one core, %d CPUs): this process %.0f%%, Janus %.0f%%, everything else (ffmpeg, other tenants of the machine) %.0f%%",
-			machine, runtime.NumCPU(), cores(res.cpu), janusCPU, machine-cores(res.cpu)-janusCPU)
+			machine, runtime.NumCPU(), self, janusCPU, machine-self-janusCPU)
 	}
 	if foreign := s1.others - s0.others; foreign > 0 {
-		b.Logf("WARNING: %d packets reached the other side's port range during the window: something else runs in this network namespace, the counts are not trustworthy", foreign)
-	}
-	if _, ok := v.(selfCounter); ok {
-		read, highest := s1.selfRead-s0.selfRead, s1.selfHighest-s0.selfHighest
-		b.Logf("read %d packets itself (kernel count %+.2f%% off); sequence-number loss %.4f",
-			read, 100*(float64(counted)-float64(read))/float64(max(read, 1)),
-			1-float64(read)/float64(max(highest, 1)))
+		b.Logf("WARNING: %d packets reached the other sides' counters during the window: something else runs in this network namespace, the counts are not trustworthy", foreign)
 	}
 	if notes := v.Notes(); notes != "" {
 		b.Logf("%s", notes)
 	}
 	return res
+}
+
+// waitFlow waits until the streams carry (nearly) n times the expected
+// rate, or until the rate stops growing (a saturated machine: measured
+// anyway), or a deadline. It returns how long it waited and whether the
+// rate was reached.
+func waitFlow(b *testing.B, nft *counters, s side, n int, expect expectFunc) (time.Duration, bool) {
+	started := time.Now()
+	prev, prevAt := nft.read(b), time.Now()
+	deadline := started.Add(30*time.Second + time.Duration(n)*300*time.Millisecond)
+	var best float64
+	bestAt := started
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		c, at := nft.read(b), time.Now()
+		want, got := float64(n)*expect(prev, c, at.Sub(prevAt)), float64(c[s.counter]-prev[s.counter])
+		prev, prevAt = c, at
+		if want > 0 && got >= flowShare*want {
+			return time.Since(started), true
+		}
+		if got > best*1.02 {
+			best, bestAt = got, at
+		} else if best > 0 && at.Sub(bestAt) > 10*time.Second {
+			return time.Since(started), false // no growth for 10 s: as good as it gets
+		}
+	}
+	return time.Since(started), false
 }
 
 // profile writes a CPU profile of the window and a heap profile after it
@@ -398,7 +551,7 @@ func startProfile(b *testing.B) *profile {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		b.Fatal(err)
 	}
-	name := strings.NewReplacer("/", "_", "=", "", "#", "_").Replace(strings.TrimPrefix(b.Name(), "BenchmarkRecv/"))
+	name := strings.NewReplacer("/", "_", "=", "", "#", "_").Replace(strings.TrimPrefix(b.Name(), "Benchmark"))
 	p := &profile{b: b, base: filepath.Join(dir, name)}
 	f, err := os.Create(p.base + ".cpu.pprof")
 	if err != nil {
@@ -462,37 +615,58 @@ func waitFeed(b *testing.B, nft *counters) float64 {
 
 // ---- janusbridge ----
 
-// startBridges runs bridge.Run with n streaming recv bridges of the
+// startBridges runs a bridge.Daemon with n streaming recv bridges of the
 // mountpoint, each writing a WebM file into dir.
 func startBridges(b *testing.B, j *janustest.Janus, n int, dir string) (viewers, error) {
+	return startDaemon(j, n, func(i int) string {
+		return fmt.Sprintf("[[bridge]]\nname = \"v%03d\"\nplugin = \"streaming\"\nmountpoint = %d\n", i, mountpointID) +
+			fmt.Sprintf("  [[bridge.sink]]\n  type = \"webm\"\n  path = %q\n", filepath.Join(dir, "{bridge}.webm"))
+	})
+}
+
+// startDaemon starts a bridge.Daemon (what `janusbridge` runs) with n
+// bridges, the TOML of bridge i from bridgeTOML, on the bridge's port range.
+func startDaemon(j *janustest.Janus, n int, bridgeTOML func(i int) string) (viewers, error) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "[janus]\nservers = [%q]\n", j.WSURL())
 	fmt.Fprintf(&sb, "[webrtc]\nloopback_candidates = true\nudp_port_min = %d\nudp_port_max = %d\n", bridgePortMin, bridgePortMax)
 	fmt.Fprintf(&sb, "[defaults]\nshutdown_timeout = \"60s\"\n")
 	for i := range n {
-		fmt.Fprintf(&sb, "[[bridge]]\nname = \"v%03d\"\nplugin = \"streaming\"\nmountpoint = %d\n", i, mountpointID)
-		fmt.Fprintf(&sb, "  [[bridge.sink]]\n  type = \"webm\"\n  path = %q\n", filepath.Join(dir, "{bridge}.webm"))
+		sb.WriteString(bridgeTOML(i))
 	}
 	cfg, err := config.Parse("bench.toml", []byte(sb.String()))
 	if err != nil {
 		return nil, err
 	}
 	logs := &logState{}
-	ctx, cancel := context.WithCancel(context.Background())
-	bv := &bridgeViewers{cancel: cancel, done: make(chan error, 1), logs: logs}
-	go func() { bv.done <- bridge.Run(ctx, cfg, slog.New(logHandler{logs})) }()
-	return bv, nil
+	d, err := bridge.Start(cfg, slog.New(logHandler{logs}))
+	if err != nil {
+		return nil, err
+	}
+	return &bridgeViewers{d: d, logs: logs}, nil
 }
 
 type bridgeViewers struct {
-	cancel context.CancelFunc
-	done   chan error
-	logs   *logState
+	d    *bridge.Daemon
+	logs *logState
 }
 
-func (v *bridgeViewers) Stop() error {
-	v.cancel()
-	return <-v.done
+func (v *bridgeViewers) Stop() error { return v.d.Close() }
+
+func (v *bridgeViewers) BridgeCounts() bridgeCounts {
+	var c bridgeCounts
+	for _, br := range v.d.Bridges() {
+		st := br.Stats()
+		for _, t := range st.Tracks {
+			c.packets += t.Packets
+			c.lost += t.Lost
+		}
+		for _, s := range st.Sinks {
+			c.sinkDrops += s.Dropped
+			c.sinkErrs += s.Errors
+		}
+	}
+	return c
 }
 
 func (v *bridgeViewers) Notes() string { return v.logs.notes() }
@@ -574,16 +748,16 @@ func plainAPI() (*webrtc.API, error) {
 }
 
 // startReaders starts n plain pion readers of the mountpoint on one Janus
-// session, negotiating concurrently as bridge.Run does. Signalling goes
+// session, negotiating concurrently as the daemon does. Signalling goes
 // through the janus package (it is not on the media path); each track is
-// read by its own goroutine with ReadRTP and written with pion's ivfwriter
-// (VP8) or oggwriter (Opus) into dir.
-func startReaders(b *testing.B, j *janustest.Janus, n int, dir string) (viewers, error) {
+// read by its own goroutine running the trackReader that newTrack returns
+// for viewer i.
+func startReaders(j *janustest.Janus, n int, newTrack func(i int) trackReader) (viewers, error) {
 	api, err := plainAPI()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second+time.Duration(n)*200*time.Millisecond)
 	defer cancel()
 	s, err := janus.Connect(ctx, janus.Options{Servers: []string{j.WSURL()}})
 	if err != nil {
@@ -597,7 +771,7 @@ func startReaders(b *testing.B, j *janustest.Janus, n int, dir string) (viewers,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rv.peers[i], errs[i] = rv.startPeer(ctx, api, filepath.Join(dir, fmt.Sprintf("v%03d", i)))
+			rv.peers[i], errs[i] = rv.startPeer(ctx, api, newTrack(i))
 		}()
 	}
 	wg.Wait()
@@ -609,6 +783,10 @@ func startReaders(b *testing.B, j *janustest.Janus, n int, dir string) (viewers,
 	}
 	return rv, nil
 }
+
+// trackReader is a reader's media path for one track: read until the track
+// ends, counting every packet into c (see trackCount.add).
+type trackReader func(rv *readerViewers, tr *webrtc.TrackRemote, c *trackCount)
 
 type readerViewers struct {
 	session *janus.Session
@@ -630,9 +808,30 @@ type readerPeer struct {
 type trackCount struct {
 	read    atomic.Uint64
 	highest atomic.Uint64 // extended sequence number, from the first one
+
+	// the reading goroutine's own
+	n             uint64
+	first, cycles uint64
+	last          uint16
 }
 
-func (rv *readerViewers) startPeer(ctx context.Context, api *webrtc.API, prefix string) (*readerPeer, error) {
+// add counts a packet with sequence number seq.
+func (c *trackCount) add(seq uint16) {
+	c.read.Add(1)
+	switch {
+	case c.n == 0:
+		c.first = uint64(seq)
+	case seq < c.last && c.last-seq > 1<<15:
+		c.cycles += 1 << 16
+	}
+	if c.n == 0 || seq-c.last < 1<<15 {
+		c.last = seq
+		c.highest.Store(c.cycles + uint64(seq) - c.first + 1)
+	}
+	c.n++
+}
+
+func (rv *readerViewers) startPeer(ctx context.Context, api *webrtc.API, read trackReader) (*readerPeer, error) {
 	h, err := rv.session.Attach(ctx, janus.PluginStreaming, "")
 	if err != nil {
 		return nil, err
@@ -655,7 +854,11 @@ func (rv *readerViewers) startPeer(ctx context.Context, api *webrtc.API, prefix 
 	p.PC().OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		rv.tracks.Add(1)
 		defer rv.tracks.Done()
-		rv.readTrack(tr, prefix)
+		c := &trackCount{}
+		rv.mu.Lock()
+		rv.counts = append(rv.counts, c)
+		rv.mu.Unlock()
+		read(rv, tr, c)
 	})
 	offer, err := janus.StreamingWatch(ctx, h, janus.StreamingWatchRequest{ID: janus.NumID(mountpointID)})
 	if err == nil {
@@ -685,51 +888,68 @@ type rtpWriter interface {
 	Close() error
 }
 
-// readTrack is the plain reader's media path: ReadRTP, count, write.
-func (rv *readerViewers) readTrack(tr *webrtc.TrackRemote, prefix string) {
-	var w rtpWriter
-	var err error
-	switch tr.Codec().MimeType {
-	case webrtc.MimeTypeVP8:
-		w, err = ivfwriter.New(prefix + ".ivf")
-	case webrtc.MimeTypeOpus:
-		w, err = oggwriter.New(prefix+".ogg", 48000, 2)
-	default:
-		err = fmt.Errorf("unexpected codec %s", tr.Codec().MimeType)
-	}
-	if err != nil {
-		rv.noteErr(err)
-		return
-	}
-	c := &trackCount{}
-	rv.mu.Lock()
-	rv.counts = append(rv.counts, c)
-	rv.mu.Unlock()
-	var first, cycles uint64
-	var last uint16
-	for n := 0; ; n++ {
-		pkt, _, err := tr.ReadRTP()
+// fileTrack is the plain reader's recording path: ReadRTP, count, write
+// with pion's ivfwriter (VP8) or oggwriter (Opus) to prefix.ivf/.ogg.
+func fileTrack(prefix string) trackReader {
+	return func(rv *readerViewers, tr *webrtc.TrackRemote, c *trackCount) {
+		var w rtpWriter
+		var err error
+		switch tr.Codec().MimeType {
+		case webrtc.MimeTypeVP8:
+			w, err = ivfwriter.New(prefix + ".ivf")
+		case webrtc.MimeTypeOpus:
+			w, err = oggwriter.New(prefix+".ogg", 48000, 2)
+		default:
+			err = fmt.Errorf("unexpected codec %s", tr.Codec().MimeType)
+		}
 		if err != nil {
-			break
+			rv.noteErr(err)
+			return
 		}
-		c.read.Add(1)
-		seq := pkt.SequenceNumber
-		switch {
-		case n == 0:
-			first = uint64(seq)
-		case seq < last && last-seq > 1<<15:
-			cycles += 1 << 16
+		for {
+			pkt, _, err := tr.ReadRTP()
+			if err != nil {
+				break
+			}
+			c.add(pkt.SequenceNumber)
+			if err := w.WriteRTP(pkt); err != nil {
+				rv.noteErr(err)
+			}
 		}
-		if n == 0 || seq-last < 1<<15 {
-			last = seq
-			c.highest.Store(cycles + uint64(seq) - first + 1)
-		}
-		if err := w.WriteRTP(pkt); err != nil {
+		if err := w.Close(); err != nil {
 			rv.noteErr(err)
 		}
 	}
-	if err := w.Close(); err != nil {
-		rv.noteErr(err)
+}
+
+// forwardTrack is the plain reader's forwarding path, as pion's
+// rtp-forwarder example: Read into a buffer, write it to a UDP socket
+// (audio to 127.0.0.1:base, video to base+2).
+func forwardTrack(base int) trackReader {
+	return func(rv *readerViewers, tr *webrtc.TrackRemote, c *trackCount) {
+		port := base
+		if tr.Kind() == webrtc.RTPCodecTypeVideo {
+			port += 2
+		}
+		conn, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			rv.noteErr(err)
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := tr.Read(buf)
+			if err != nil {
+				break
+			}
+			if n >= 4 {
+				c.add(binary.BigEndian.Uint16(buf[2:4]))
+			}
+			if _, err := conn.Write(buf[:n]); err != nil {
+				rv.noteErr(err)
+			}
+		}
 	}
 }
 
@@ -777,6 +997,25 @@ func (rv *readerViewers) Notes() string {
 }
 
 // ---- measuring ----
+
+// raiseFileLimit raises this process's soft limit of open files to the hard
+// limit; Janus, started by the benchmark, inherits it. 500 viewers hold
+// thousands of sockets on each side.
+func raiseFileLimit(b *testing.B) {
+	var l syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+		b.Fatalf("getrlimit: %v", err)
+	}
+	if l.Cur < l.Max {
+		l.Cur = l.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
+			b.Fatalf("setrlimit: %v", err)
+		}
+	}
+	if l.Cur < 16384 {
+		b.Logf("WARNING: at most %d open files (ulimit -Hn): not enough for 500 viewers", l.Cur)
+	}
+}
 
 // envStreams parses JB_BENCH_STREAMS.
 func envStreams(b *testing.B) []int {
@@ -881,18 +1120,7 @@ func udpRcvbufErrors(b *testing.B) uint64 {
 // processCPU is the user+system CPU time of process pid so far (0 if it
 // cannot be read).
 func processCPU(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	_, rest, ok := strings.Cut(string(data), ") ") // the command may hold spaces
-	f := strings.Fields(rest)
-	if !ok || len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseUint(f[11], 10, 64)
-	stime, _ := strconv.ParseUint(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	return statCPU(fmt.Sprintf("/proc/%d/stat", pid))
 }
 
 // clockTicks is USER_HZ, the unit of /proc's CPU times (100 on Linux).
