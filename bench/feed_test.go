@@ -37,18 +37,7 @@ func startFeed(b *testing.B, audioPort, videoPort int) string {
 		b.Fatalf("JB_BENCH_FEED=%q: want clip or live", mode)
 	}
 	dir := b.TempDir()
-	clip := filepath.Join(dir, "clip.webm")
-	enc := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
-		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
-		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-map", "0:v", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8",
-		"-lag-in-frames", "0", "-error-resilient", "1", "-auto-alt-ref", "0",
-		"-b:v", "800k", "-g", "25", "-keyint_min", "25",
-		"-map", "1:a", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-b:a", "64k", "-application", "lowdelay",
-		"-t", strconv.Itoa(clipSeconds), "-y", clip)
-	if out, err := enc.CombinedOutput(); err != nil {
-		b.Fatalf("ffmpeg: encoding the feed's clip: %v: %s", err, out)
-	}
+	clip := encodeClip(b, dir, clipSeconds)
 	rtp := func(port int) string { return fmt.Sprintf("rtp://127.0.0.1:%d?pkt_size=1200", port) }
 	stderr, err := os.Create(filepath.Join(dir, "ffmpeg.stderr"))
 	if err != nil {
@@ -77,4 +66,24 @@ func startFeed(b *testing.B, audioPort, videoPort int) string {
 		}
 	})
 	return fmt.Sprintf("a %d s clip encoded once, looped by ffmpeg -re -stream_loop -1 -c copy", clipSeconds)
+}
+
+// encodeClip encodes a VP8+Opus WebM clip of the given length into dir with
+// the settings of janustest.StartFeed (640x360, 25 fps, 800 kbit/s, a
+// keyframe a second; Opus 64 kbit/s) and returns its path.
+func encodeClip(b *testing.B, dir string, seconds int) string {
+	b.Helper()
+	clip := filepath.Join(dir, "clip.webm")
+	enc := exec.Command("ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error",
+		"-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25",
+		"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-map", "0:v", "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8",
+		"-lag-in-frames", "0", "-error-resilient", "1", "-auto-alt-ref", "0",
+		"-b:v", "800k", "-g", "25", "-keyint_min", "25",
+		"-map", "1:a", "-c:a", "libopus", "-ar", "48000", "-ac", "2", "-b:a", "64k", "-application", "lowdelay",
+		"-t", strconv.Itoa(seconds), "-y", clip)
+	if out, err := enc.CombinedOutput(); err != nil {
+		b.Fatalf("ffmpeg: encoding the clip: %v: %s", err, out)
+	}
+	return clip
 }

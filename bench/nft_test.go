@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/janusbridge/janusbridge/internal/janustest"
 )
 
 // nftTable is the nftables table of the packet counters (in the test
@@ -15,7 +17,9 @@ const nftTable = "jbbench"
 
 // counters are nftables counters of the UDP packets entering the network
 // namespace: "feed" counts ffmpeg's RTP into the mountpoint, "recv" and
-// "reader" the SRTP media packets reaching each side's port range. The
+// "reader" the SRTP media packets reaching each side's port range,
+// "send" and "publisher" the SRTP media packets each side's port range
+// sends to Janus's media ports. The
 // kernel counts them, so both sides are counted the same way and neither
 // has to be instrumented; the count is taken before the sockets' receive
 // buffers (see udpRcvbufErrors for the drops there).
@@ -38,14 +42,18 @@ table inet %[1]s {
 	counter feed { }
 	counter recv { }
 	counter reader { }
+	counter send { }
+	counter publisher { }
 	chain in {
 		type filter hook input priority raw; policy accept;
 		udp dport { %[2]d, %[3]d } counter name feed
 		udp dport %[4]d-%[5]d %[8]s counter name recv
 		udp dport %[6]d-%[7]d %[8]s counter name reader
+		udp sport %[4]d-%[5]d udp dport %[9]s %[8]s counter name send
+		udp sport %[6]d-%[7]d udp dport %[9]s %[8]s counter name publisher
 	}
 }
-`, nftTable, audioPort, videoPort, bridgePortMin, bridgePortMax, readerPortMin, readerPortMax, media)
+`, nftTable, audioPort, videoPort, bridgePortMin, bridgePortMax, readerPortMin, readerPortMax, media, janustest.DefaultRTPPortRange)
 	cmd := exec.Command("nft", "-f", "-")
 	cmd.Stdin = strings.NewReader(ruleset)
 	if out, err := cmd.CombinedOutput(); err != nil {

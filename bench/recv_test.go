@@ -223,6 +223,8 @@ type side struct {
 	extra func(r *result)
 	// window, if set, is called when the measured window opens and closes.
 	window func(open bool)
+	// sendOnly marks a send scenario: no receive-side figures.
+	sendOnly bool
 }
 
 // viewers are N running streams of one side.
@@ -467,6 +469,7 @@ func measure(b *testing.B, j *janustest.Janus, nft *counters, s side, n int, win
 		lost:     drops,
 		expected: uint64(float64(n)*expect(s0.counters, s1.counters, s1.at.Sub(s0.at)) + 0.5),
 		rssMiB:   float64(int64(rss1)-int64(rss0)) / float64(n) / (1 << 20),
+		sendOnly: s.sendOnly,
 	}
 	if _, ok := v.(bridgeCounter); ok {
 		res.sinkDrops = s1.bridge.sinkDrops - s0.bridge.sinkDrops
