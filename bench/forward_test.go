@@ -314,8 +314,9 @@ type fwdReceiver struct {
 	matched   atomic.Uint64
 	unmatched atomic.Uint64
 
-	mu      sync.Mutex
-	samples [2][]int32 // by track: latency in µs, preallocated
+	// By track, written by its receiver while recording: latencies in µs
+	// (preallocated) and how many are set.
+	samples [2][]int32
 	lens    [2]atomic.Int64
 }
 
