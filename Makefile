@@ -7,7 +7,8 @@
 #   make deps    install the Debian packages the tests use (as root; only what is missing)
 #   make bench   the load benchmarks (bench/, see BENCHMARKS.md); as root inside a network
 #                namespace of their own (BENCH_NETNS). Knobs from the environment: JB_BENCH_STREAMS
-#                (1,10,50,100), JB_BENCH_WINDOW (15s), JB_BENCH_WARMUP (3s), JB_BENCH_ROUNDS (2)
+#                (1,10,100,200,500), JB_BENCH_WINDOW (15s), JB_BENCH_WARMUP (3s), JB_BENCH_ROUNDS (2),
+#                JB_BENCH_BIG_ROUNDS (1, from 200 viewers on), JB_BENCH_FORWARDS (100), JB_BENCH_SENDERS (20)
 #   make demo    scripts/demo.sh
 #   make install bin/janusbridge to $(BINDIR), the systemd unit to $(UNITDIR), the example
 #                configuration to $(CONFDIR)/janusbridge.toml.example; PREFIX (/usr/local) and
