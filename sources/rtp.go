@@ -36,6 +36,10 @@ type RTPStats struct {
 	// WrongPayloadType counts RTP packets whose payload type is not the
 	// track's (dropped).
 	WrongPayloadType uint64
+	// ForeignSSRC counts RTP packets of another SSRC than the track's
+	// sender while that sender is active (dropped): stray or hostile
+	// packets. A new SSRC takes over after 1 s of silence of the old one.
+	ForeignSSRC uint64
 	// RTCP counts RTCP compound packets received from senders;
 	// RTCPMalformed those that did not parse.
 	RTCP, RTCPMalformed uint64
@@ -50,8 +54,8 @@ type RTPStats struct {
 
 // rtpCounters are the atomic counters behind RTPStats.
 type rtpCounters struct {
-	packets, bytes, malformed, wrongPT, rtcp, rtcpMalformed atomic.Uint64
-	paramSets, kfRequests, kfErrors                         atomic.Uint64
+	packets, bytes, malformed, wrongPT, foreignSSRC      atomic.Uint64
+	rtcp, rtcpMalformed, paramSets, kfRequests, kfErrors atomic.Uint64
 }
 
 // RTP is a [media.Source] that receives plain RTP over UDP: one socket per
@@ -178,7 +182,7 @@ func (s *RTP) Stats() RTPStats {
 	c := &s.stats
 	return RTPStats{
 		Packets: c.packets.Load(), Bytes: c.bytes.Load(),
-		Malformed: c.malformed.Load(), WrongPayloadType: c.wrongPT.Load(),
+		Malformed: c.malformed.Load(), WrongPayloadType: c.wrongPT.Load(), ForeignSSRC: c.foreignSSRC.Load(),
 		RTCP: c.rtcp.Load(), RTCPMalformed: c.rtcpMalformed.Load(),
 		ParamSetsInserted: c.paramSets.Load(),
 		KeyframeRequests:  c.kfRequests.Load(), KeyframeRequestErrors: c.kfErrors.Load(),
@@ -218,7 +222,7 @@ func (s *RTP) Run(ctx context.Context, w media.PacketWriter) error {
 	wg.Wait()
 	st := s.Stats()
 	s.log.Info("rtp source stopped", "packets", st.Packets, "bytes", st.Bytes, "malformed", st.Malformed,
-		"wrong_payload_type", st.WrongPayloadType, "rtcp", st.RTCP, "rtcp_malformed", st.RTCPMalformed,
+		"wrong_payload_type", st.WrongPayloadType, "foreign_ssrc", st.ForeignSSRC, "rtcp", st.RTCP, "rtcp_malformed", st.RTCPMalformed,
 		"param_sets_inserted", st.ParamSetsInserted, "keyframe_requests", st.KeyframeRequests)
 	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -243,9 +247,10 @@ func (s *RTP) report(ctx context.Context) {
 		}
 		st := s.Stats()
 		if st.Malformed != prev.Malformed || st.WrongPayloadType != prev.WrongPayloadType ||
-			st.RTCPMalformed != prev.RTCPMalformed || st.KeyframeRequestErrors != prev.KeyframeRequestErrors {
+			st.ForeignSSRC != prev.ForeignSSRC || st.RTCPMalformed != prev.RTCPMalformed || st.KeyframeRequestErrors != prev.KeyframeRequestErrors {
 			s.log.Warn("rtp source: packets dropped in the last second",
 				"malformed", st.Malformed-prev.Malformed, "wrong_payload_type", st.WrongPayloadType-prev.WrongPayloadType,
+				"foreign_ssrc", st.ForeignSSRC-prev.ForeignSSRC,
 				"rtcp_malformed", st.RTCPMalformed-prev.RTCPMalformed,
 				"keyframe_requests_not_sent", st.KeyframeRequestErrors-prev.KeyframeRequestErrors)
 		}
@@ -309,11 +314,7 @@ func isRTCP(b []byte) bool { return len(b) >= 2 && b[1] >= 200 && b[1] <= 211 }
 // readRTP reads track i's RTP socket until it is closed.
 func (s *RTP) readRTP(cancel context.CancelCauseFunc, i int, conn *net.UDPConn, w media.PacketWriter, wmu *sync.Mutex) {
 	buf := make([]byte, rtpBufSize)
-	var pkt rtp.Packet
-	var last netip.AddrPort
-	var lastSSRC uint32
-	track := s.tracks[i]
-	params := s.params[i]
+	in := s.newRTPIn(i)
 	emit := func(p *rtp.Packet) error {
 		wmu.Lock()
 		defer wmu.Unlock()
@@ -327,50 +328,91 @@ func (s *RTP) readRTP(cancel context.CancelCauseFunc, i int, conn *net.UDPConn, 
 			}
 			return
 		}
-		b := buf[:n]
-		if isRTCP(b) {
-			s.rtcpIn(i, from, b)
-			continue
-		}
-		if n < 12 || b[0]>>6 != 2 {
-			s.stats.malformed.Add(1)
-			continue
-		}
-		if err := pkt.Unmarshal(b); err != nil {
-			s.stats.malformed.Add(1)
-			continue
-		}
-		if pkt.PayloadType != track.PayloadType {
-			s.stats.wrongPT.Add(1)
-			continue
-		}
-		if from != last || pkt.SSRC != lastSSRC {
-			last, lastSSRC = from, pkt.SSRC
-			s.mu.Lock()
-			s.peers[i].rtp, s.peers[i].ssrc = from, pkt.SSRC
-			s.mu.Unlock()
-		}
-		if params != nil {
-			ps, ok := params.inspect(&pkt)
-			if !ok {
-				s.stats.malformed.Add(1)
-				continue
-			}
-			if ps != nil {
-				s.stats.paramSets.Add(1)
-				if err := emit(ps); err != nil {
-					cancel(err)
-					return
-				}
+		ps, pkt := in.take(buf[:n], from, time.Now())
+		if ps != nil {
+			if err := emit(ps); err != nil {
+				cancel(err)
+				return
 			}
 		}
-		s.stats.packets.Add(1)
-		s.stats.bytes.Add(uint64(n))
-		if err := emit(&pkt); err != nil {
-			cancel(err)
-			return
+		if pkt != nil {
+			if err := emit(pkt); err != nil {
+				cancel(err)
+				return
+			}
 		}
 	}
+}
+
+// ssrcTakeover is how long a track's sender must have been silent before
+// RTP of another SSRC replaces it (a restarted camera or encoder picks a
+// new SSRC). Until then, packets of other SSRCs are stray or hostile:
+// counted and dropped, so that they cannot break the stream sent on.
+const ssrcTakeover = time.Second
+
+// rtpIn is the per-packet state of one track's RTP reader; it is used by
+// that reader's goroutine only.
+type rtpIn struct {
+	s      *RTP
+	i      int
+	pt     uint8
+	params *h264Params // nil unless H.264
+	pkt    rtp.Packet  // reused for every datagram
+
+	from   netip.AddrPort // source address of the last packet taken
+	ssrc   uint32         // the sender's SSRC, once one is taken
+	locked bool
+	lastAt time.Time // when the sender's last packet was taken
+}
+
+func (s *RTP) newRTPIn(i int) *rtpIn {
+	return &rtpIn{s: s, i: i, pt: s.tracks[i].PayloadType, params: s.params[i]}
+}
+
+// take handles one datagram received on the track's RTP port at now: RTCP
+// (multiplexed) goes to rtcpIn; RTP of the track's payload type and
+// sender is returned as pkt (valid until the next call), preceded by ps
+// when the H.264 parameter sets must be put in front of it. Anything else
+// is counted and dropped (both nil). Every datagram is counted once.
+func (in *rtpIn) take(b []byte, from netip.AddrPort, now time.Time) (ps, pkt *rtp.Packet) {
+	s := in.s
+	if isRTCP(b) {
+		s.rtcpIn(in.i, from, b)
+		return nil, nil
+	}
+	p := &in.pkt
+	if len(b) < 12 || b[0]>>6 != 2 || p.Unmarshal(b) != nil {
+		s.stats.malformed.Add(1)
+		return nil, nil
+	}
+	if p.PayloadType != in.pt {
+		s.stats.wrongPT.Add(1)
+		return nil, nil
+	}
+	if in.locked && p.SSRC != in.ssrc && now.Sub(in.lastAt) < ssrcTakeover {
+		s.stats.foreignSSRC.Add(1)
+		return nil, nil
+	}
+	if in.params != nil {
+		var ok bool
+		if ps, ok = in.params.inspect(p); !ok {
+			s.stats.malformed.Add(1)
+			return nil, nil
+		}
+	}
+	in.lastAt = now
+	if !in.locked || from != in.from || p.SSRC != in.ssrc {
+		in.from, in.ssrc, in.locked = from, p.SSRC, true
+		s.mu.Lock()
+		s.peers[in.i].rtp, s.peers[in.i].ssrc = from, p.SSRC
+		s.mu.Unlock()
+	}
+	if ps != nil {
+		s.stats.paramSets.Add(1)
+	}
+	s.stats.packets.Add(1)
+	s.stats.bytes.Add(uint64(len(b)))
+	return ps, p
 }
 
 // readRTCP reads track i's RTCP socket until it is closed.

@@ -566,7 +566,7 @@ func TestRTPMalformed(t *testing.T) {
 	if p := col.track(0)[0]; p.Timestamp != 3 || !bytes.Equal(p.Payload, []byte{0x41, 0xbb}) {
 		t.Errorf("packet handed on = %v", p)
 	}
-	const line = "packets dropped in the last second\" malformed=6 wrong_payload_type=1 rtcp_malformed=1"
+	const line = "packets dropped in the last second\" malformed=6 wrong_payload_type=1 foreign_ssrc=0 rtcp_malformed=1"
 	waitStat(t, func() bool { return strings.Contains(logs.String(), line) })
 	if n := strings.Count(logs.String(), "packets dropped"); n != 1 {
 		t.Errorf("%d log lines about drops, want 1:\n%s", n, logs.String())
