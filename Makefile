@@ -4,6 +4,8 @@
 #   make check   gofmt, go vet, staticcheck, go mod tidy -diff
 #   make test    deps, then the whole suite with -race; as root inside the test network
 #                namespace (scripts/netns.sh, see TESTING.md), so the Janus tests really run
+#   make fuzz    every fuzz target in turn for FUZZTIME (2s) each, one `go test -fuzz` per target
+#                (make test runs it after the suite); a crasher lands in the package's testdata/fuzz/
 #   make deps    install the Debian packages the tests use (as root; only what is missing)
 #   make bench   the load benchmarks (bench/, see BENCHMARKS.md); as root inside a network
 #                namespace of their own (BENCH_NETNS). Knobs from the environment: JB_BENCH_STREAMS
@@ -28,6 +30,10 @@ BENCH_FLAGS  ?= -run '^$$' -bench . -benchtime 1x -timeout 60m
 # The benchmarks get a namespace of their own: tests running meanwhile in $(NETNS) would add
 # packets to the port ranges they count and may install loss rules on the bridge's ports.
 BENCH_NETNS  ?= jbbench
+# Fuzzing: the time per target, and how long a new input is minimized (Go's default of 60s
+# would stall a short run on its first interesting input).
+FUZZTIME     ?= 2s
+FUZZ_FLAGS   ?= -fuzzminimizetime 1s
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -44,7 +50,7 @@ endif
 DEB_PACKAGES := janus janus-demos ffmpeg nginx-light libnginx-mod-rtmp iproute2 nftables \
 	chromium systemd gcc libc6-dev
 
-.PHONY: build check test deps bench demo clean netns install
+.PHONY: build check test fuzz deps bench demo clean netns install
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -77,6 +83,20 @@ test: deps
 		echo "go test $(GOTEST_FLAGS) $(PKGS)"; \
 		go test $(GOTEST_FLAGS) $(PKGS); \
 	fi
+	@$(MAKE) --no-print-directory fuzz
+
+# Every `func FuzzX` of every package, one `go test -fuzz` call each (Go fuzzes one target
+# per call). Not in the namespace: the targets need no Janus.
+fuzz:
+	@n=0; start=$$(date +%s); \
+	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for name in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$$dir"/*_test.go | sed 's/^func //' | sort -u); do \
+			echo "go test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) $$dir"; \
+			go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) "$$dir" | grep -v '^fuzz: elapsed'; \
+			n=$$((n+1)); \
+		done; \
+	done; \
+	echo "fuzz: $$n targets, $(FUZZTIME) each, $$(( $$(date +%s) - start ))s in all"
 
 netns:
 	JB_NETNS=$(NETNS) bash scripts/netns.sh
