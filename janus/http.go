@@ -24,6 +24,7 @@ type httpTransport struct {
 	own     *http.Transport // non-nil when we made client and must close it
 	creds   url.Values
 	deliver func(*Message)
+	bad     func(error)
 	ctx     context.Context // cancelled by close; parent of the long poll
 	cancel  context.CancelFunc
 
@@ -34,11 +35,12 @@ type httpTransport struct {
 	failErr  error
 }
 
-func newHTTP(ctx context.Context, server string, o *Options, deliver func(*Message)) (*httpTransport, error) {
+func newHTTP(ctx context.Context, server string, o *Options, deliver func(*Message), bad func(error)) (*httpTransport, error) {
 	t := &httpTransport{
 		base:    strings.TrimRight(server, "/"),
 		creds:   url.Values{},
 		deliver: deliver,
+		bad:     bad,
 		doneCh:  make(chan struct{}),
 	}
 	if o.APISecret != "" {
@@ -91,6 +93,9 @@ func (t *httpTransport) roundTrip(ctx context.Context, sessionID, handleID uint6
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	msgs, err := t.do(hreq)
+	if errors.Is(err, ErrBadMessage) {
+		t.bad(err)
+	}
 	if err != nil {
 		if ctx.Err() == nil && isConnError(err) {
 			t.fail(err)
@@ -126,7 +131,11 @@ func (t *httpTransport) do(req *http.Request) ([]*Message, error) {
 		}
 		return nil, &httpStatusError{url: t.base, status: resp.Status}
 	}
-	return decodeMessages(data)
+	msgs, err := decodeMessages(data)
+	if err != nil {
+		return nil, fmt.Errorf("janus: %s: %w", t.base, err)
+	}
+	return msgs, nil
 }
 
 type httpStatusError struct{ url, status string }
@@ -170,6 +179,7 @@ func (t *httpTransport) poll(sessionID uint64) {
 		if err != nil {
 			if t.ctx.Err() == nil {
 				if errors.Is(err, ErrBadMessage) {
+					t.bad(err)
 					continue // a bad body is dropped, the session lives on
 				}
 				t.fail(err)

@@ -51,7 +51,7 @@ func GetInfo(ctx context.Context, server string, opts Options) (*ServerInfo, err
 	opts.setDefaults()
 	ctx, cancel := context.WithTimeout(ctx, opts.RequestTimeout)
 	defer cancel()
-	t, err := dialTransport(ctx, server, &opts, func(*Message) {})
+	t, err := dialTransport(ctx, server, &opts, func(*Message) {}, func(error) {})
 	if err != nil {
 		return nil, err
 	}

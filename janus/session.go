@@ -108,6 +108,8 @@ type Session struct {
 	txPrefix string
 	txSeq    atomic.Uint64
 
+	badMessages, unrouted atomic.Uint64
+
 	mu      sync.Mutex
 	t       transport
 	id      uint64
@@ -170,7 +172,7 @@ func Connect(ctx context.Context, opts Options) (*Session, error) {
 func (s *Session) open(ctx context.Context, server string, claimID uint64) (transport, uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
 	defer cancel()
-	t, err := dialTransport(ctx, server, &s.opts, s.dispatch)
+	t, err := dialTransport(ctx, server, &s.opts, s.dispatch, s.badMessage)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -228,6 +230,27 @@ func (s *Session) roundTrip(ctx context.Context, t transport, sessionID, handleI
 func (s *Session) newTransaction() string {
 	return s.txPrefix + strconv.FormatUint(s.txSeq.Add(1), 36)
 }
+
+// SessionStats are the counters of a Session about what Janus sent.
+type SessionStats struct {
+	// BadMessages counts messages that could not be decoded (not JSON,
+	// the wrong shape, nested too deep, no "janus" field): dropped, or
+	// returned as the error of the request they answer. A message larger
+	// than 8 MiB is not counted here: it breaks the connection, which is
+	// re-established (a Disconnected event says why).
+	BadMessages uint64
+	// Unrouted counts messages about no session, handle or request of
+	// ours (dropped): late replies and events, or a confused server.
+	Unrouted uint64
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() SessionStats {
+	return SessionStats{BadMessages: s.badMessages.Load(), Unrouted: s.unrouted.Load()}
+}
+
+// badMessage counts a message a transport could not decode.
+func (s *Session) badMessage(error) { s.badMessages.Add(1) }
 
 // ID returns the current session id (it changes when the session is
 // re-created).
@@ -333,6 +356,7 @@ func (s *Session) dispatch(m *Message) {
 	}
 	if m.SessionID != 0 && m.SessionID != s.id {
 		s.mu.Unlock()
+		s.unrouted.Add(1)
 		return // a late message of a session we no longer have
 	}
 	h := s.handles[m.Sender]
@@ -348,6 +372,8 @@ func (s *Session) dispatch(m *Message) {
 		if m.Janus == "detached" {
 			h.drop(fmt.Errorf("janus: handle %d detached by Janus: %w", h.id, ErrClosed))
 		}
+	default:
+		s.unrouted.Add(1)
 	}
 }
 
@@ -364,8 +390,13 @@ func (s *Session) supervise(t transport) {
 		case <-tick.C:
 			if _, err := s.do(context.Background(), 0, map[string]any{"janus": "keepalive"}); err != nil {
 				s.log.Warn("janus keepalive failed", "err", err)
-				if errors.Is(err, ErrSessionNotFound) {
+				switch {
+				case errors.Is(err, ErrSessionNotFound):
 					t = s.reconnect(t, err, true)
+				case errors.Is(err, context.DeadlineExceeded):
+					// A connection that answers nothing (a stalled or
+					// never-ending message) is as good as lost.
+					t = s.reconnect(t, fmt.Errorf("janus: keepalive not answered: %w", err), false)
 				}
 			}
 		case <-t.done():

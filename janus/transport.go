@@ -29,18 +29,19 @@ type transport interface {
 }
 
 // dialTransport opens a transport to server (ws://, wss://, http://, https://).
-// deliver receives the messages that answer no pending request; it must not
-// block.
-func dialTransport(ctx context.Context, server string, o *Options, deliver func(*Message)) (transport, error) {
+// deliver receives the messages that answer no pending request; bad is
+// told of each message that could not be decoded (it is dropped, or
+// returned as the error of the request it answers). Neither may block.
+func dialTransport(ctx context.Context, server string, o *Options, deliver func(*Message), bad func(error)) (transport, error) {
 	u, err := url.Parse(server)
 	if err != nil {
 		return nil, fmt.Errorf("janus: server %q: %w", server, err)
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "ws", "wss":
-		return dialWS(ctx, server, o, deliver)
+		return dialWS(ctx, server, o, deliver, bad)
 	case "http", "https":
-		return newHTTP(ctx, server, o, deliver)
+		return newHTTP(ctx, server, o, deliver, bad)
 	default:
 		return nil, fmt.Errorf("janus: server %q: scheme must be ws, wss, http or https", server)
 	}

@@ -9,8 +9,11 @@ import (
 	"github.com/coder/websocket"
 )
 
-// maxMessageSize bounds one message read from Janus; larger ones break the
-// connection instead of exhausting memory.
+// maxMessageSize bounds one message read from Janus, on either transport:
+// a larger one (or one that never ends) breaks the connection, which is
+// then re-established, instead of exhausting memory. coder/websocket's
+// default of 32 KiB is too small for real replies (a Streaming or
+// VideoRoom list of a busy server); 8 MiB holds thousands of entries.
 const maxMessageSize = 8 << 20
 
 // wsTransport speaks the janus-protocol WebSocket subprotocol: requests and
@@ -19,11 +22,12 @@ type wsTransport struct {
 	url     string
 	conn    *websocket.Conn
 	deliver func(*Message)
+	bad     func(error)
 	ctx     context.Context // cancelled by close
 	cancel  context.CancelFunc
 
 	mu      sync.Mutex
-	pending map[string]chan *Message
+	pending map[string]chan wsReply
 
 	wg      sync.WaitGroup
 	doneCh  chan struct{}
@@ -31,7 +35,14 @@ type wsTransport struct {
 	failErr error
 }
 
-func dialWS(ctx context.Context, server string, _ *Options, deliver func(*Message)) (*wsTransport, error) {
+// wsReply answers a pending request: its reply, or why the reply could not
+// be decoded.
+type wsReply struct {
+	m   *Message
+	err error
+}
+
+func dialWS(ctx context.Context, server string, _ *Options, deliver func(*Message), bad func(error)) (*wsTransport, error) {
 	conn, _, err := websocket.Dial(ctx, server, &websocket.DialOptions{Subprotocols: []string{"janus-protocol"}})
 	if err != nil {
 		return nil, fmt.Errorf("janus: connect %s: %w", server, err)
@@ -45,7 +56,8 @@ func dialWS(ctx context.Context, server string, _ *Options, deliver func(*Messag
 		url:     server,
 		conn:    conn,
 		deliver: deliver,
-		pending: make(map[string]chan *Message),
+		bad:     bad,
+		pending: make(map[string]chan wsReply),
 		doneCh:  make(chan struct{}),
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
@@ -65,11 +77,33 @@ func (t *wsTransport) readLoop() {
 		msgs, err := decodeMessages(data)
 		if err != nil {
 			// A message we cannot parse is dropped; the connection stays.
+			// If it names the transaction of a request, that request
+			// fails with the reason rather than waiting for its timeout.
+			t.bad(err)
+			t.failRequest(data, err)
 			continue
 		}
 		for _, m := range msgs {
 			t.route(m)
 		}
+	}
+}
+
+// failRequest hands err to the request waiting for the transaction of the
+// undecodable message data, if data is a JSON object that names one.
+func (t *wsTransport) failRequest(data []byte, err error) {
+	var head struct {
+		Transaction string `json:"transaction"`
+	}
+	if json.Unmarshal(data, &head) != nil || head.Transaction == "" {
+		return
+	}
+	t.mu.Lock()
+	ch, ok := t.pending[head.Transaction]
+	delete(t.pending, head.Transaction)
+	t.mu.Unlock()
+	if ok {
+		ch <- wsReply{err: fmt.Errorf("janus: %s: reply to %s: %w", t.url, head.Transaction, err)}
 	}
 }
 
@@ -83,7 +117,7 @@ func (t *wsTransport) route(m *Message) {
 		delete(t.pending, m.Transaction)
 		t.mu.Unlock()
 		if ok {
-			ch <- m
+			ch <- wsReply{m: m}
 			return
 		}
 	}
@@ -109,7 +143,7 @@ func (t *wsTransport) roundTrip(ctx context.Context, sessionID, handleID uint64,
 		return nil, fmt.Errorf("janus: encode request: %w", err)
 	}
 	tx, _ := req["transaction"].(string)
-	ch := make(chan *Message, 1)
+	ch := make(chan wsReply, 1)
 	t.mu.Lock()
 	t.pending[tx] = ch
 	t.mu.Unlock()
@@ -126,8 +160,8 @@ func (t *wsTransport) roundTrip(ctx context.Context, sessionID, handleID uint64,
 		return nil, err
 	}
 	select {
-	case m := <-ch:
-		return m, nil
+	case r := <-ch:
+		return r.m, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-t.doneCh:

@@ -1,0 +1,376 @@
+package janus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The fake Janus of these tests is the hostile peer: it speaks enough of
+// the Janus API (create, claim, attach, keepalive, a plugin request) for a
+// Session, over WebSocket (/ws) and HTTP long poll (/janus), and sends
+// what the test pushes: garbage, messages for nobody, huge, endless and
+// stalled messages.
+const (
+	fakeSession = 4242
+	fakeHandle  = 77
+)
+
+type fakeJanus struct {
+	t   *testing.T
+	srv *httptest.Server
+	ctx context.Context // ends at the test's end: every connection closes
+	wg  sync.WaitGroup  // the WebSocket connections' goroutines
+
+	mu     sync.Mutex
+	ws     *websocket.Conn // the newest WebSocket connection
+	wsConn chan struct{}   // closed and replaced at each new WebSocket connection
+	claims int
+	polls  chan func(w io.Writer) // bodies of the next long-poll answers
+}
+
+func newFakeJanus(t *testing.T) *fakeJanus {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &fakeJanus{t: t, ctx: ctx, wsConn: make(chan struct{}), polls: make(chan func(io.Writer), 64)}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(func() {
+		cancel()
+		f.mu.Lock()
+		if f.ws != nil {
+			f.ws.CloseNow()
+		}
+		f.mu.Unlock()
+		f.srv.Close()
+		f.wg.Wait()
+	})
+	return f
+}
+
+func (f *fakeJanus) wsURL() string   { return "ws" + strings.TrimPrefix(f.srv.URL, "http") + "/ws" }
+func (f *fakeJanus) httpURL() string { return f.srv.URL + "/janus" }
+
+func (f *fakeJanus) serve(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/ws":
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"janus-protocol"}})
+		if err != nil {
+			return
+		}
+		c.SetReadLimit(1 << 20)
+		f.mu.Lock()
+		f.ws = c
+		close(f.wsConn)
+		f.wsConn = make(chan struct{})
+		f.mu.Unlock()
+		f.wg.Add(1)
+		go f.readWS(c)
+	case r.Method == http.MethodPost:
+		var req map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		w.Write(f.answer(req))
+	case r.Method == http.MethodGet:
+		select {
+		case body := <-f.polls:
+			body(w)
+		case <-time.After(300 * time.Millisecond):
+			io.WriteString(w, `[{"janus":"keepalive"}]`)
+		case <-f.ctx.Done():
+		}
+	}
+}
+
+// readWS answers the requests of one WebSocket connection until it closes.
+func (f *fakeJanus) readWS(c *websocket.Conn) {
+	defer f.wg.Done()
+	defer c.CloseNow()
+	for {
+		_, data, err := c.Read(f.ctx)
+		if err != nil {
+			return
+		}
+		var req map[string]any
+		if json.Unmarshal(data, &req) != nil {
+			return
+		}
+		if reply := f.answer(req); reply != nil {
+			if c.Write(f.ctx, websocket.MessageText, reply) != nil {
+				return
+			}
+		}
+	}
+}
+
+// answer is the fake's reply to one request; nil for none.
+func (f *fakeJanus) answer(req map[string]any) []byte {
+	tx, _ := req["transaction"].(string)
+	reply := func(s string, args ...any) []byte {
+		return []byte(fmt.Sprintf(`{"janus":%q,"transaction":%q,"session_id":%d%s}`, s, tx, fakeSession, fmt.Sprint(args...)))
+	}
+	switch req["janus"] {
+	case "ping":
+		return reply("pong")
+	case "create":
+		return reply("success", fmt.Sprintf(`,"data":{"id":%d}`, fakeSession))
+	case "claim":
+		f.mu.Lock()
+		f.claims++
+		f.mu.Unlock()
+		return reply("success")
+	case "attach":
+		return reply("success", fmt.Sprintf(`,"data":{"id":%d}`, fakeHandle))
+	case "keepalive":
+		return reply("ack")
+	case "destroy", "detach":
+		return reply("success")
+	case "message":
+		body, _ := req["body"].(map[string]any)
+		switch body["request"] {
+		case "list":
+			return reply("success", fmt.Sprintf(`,"sender":%d,"plugindata":{"plugin":"janus.plugin.streaming","data":{"streaming":"list","list":[]}}`, fakeHandle))
+		case "badreply": // the reply of the wrong shape
+			return reply("success", `,"plugindata":"not an object"`)
+		}
+	}
+	return reply("error", `,"error":{"code":490,"reason":"unknown request"}`)
+}
+
+// push sends one message to the client: on the WebSocket connection, or as
+// the body of the next long-poll answer.
+func (f *fakeJanus) push(ws bool, msg []byte) {
+	if ws {
+		f.mu.Lock()
+		c := f.ws
+		f.mu.Unlock()
+		if err := c.Write(f.ctx, websocket.MessageText, msg); err != nil {
+			f.t.Fatalf("push: %v", err)
+		}
+		return
+	}
+	f.polls <- func(w io.Writer) { w.Write(msg) }
+}
+
+// pushStream sends a message of size bytes (endless when size < 0) in
+// pieces of 1 MiB, without holding it in memory, until the client gives up
+// on it.
+func (f *fakeJanus) pushStream(ws bool, size int64) {
+	write := func(w io.Writer) {
+		piece := []byte(`[{"janus":"event","x":"` + strings.Repeat("x", 1<<20))
+		for sent := int64(0); size < 0 || sent < size; sent += int64(len(piece)) {
+			if _, err := w.Write(piece); err != nil {
+				return
+			}
+			piece = piece[23:] // the rest: only x
+		}
+	}
+	if !ws {
+		f.polls <- write
+		return
+	}
+	f.mu.Lock()
+	c := f.ws
+	f.mu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		w, err := c.Writer(f.ctx, websocket.MessageText)
+		if err != nil {
+			return
+		}
+		write(w)
+		w.Close()
+	}()
+}
+
+// stallWS starts a message on the WebSocket connection and never finishes
+// it: the connection answers nothing more. The connection is closed once
+// the client has opened a new one.
+func (f *fakeJanus) stallWS() {
+	f.mu.Lock()
+	c, next := f.ws, f.wsConn
+	f.mu.Unlock()
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		w, err := c.Writer(f.ctx, websocket.MessageText)
+		if err != nil {
+			return
+		}
+		w.Write([]byte(`{"janus":"eve`))
+		select {
+		case <-next:
+		case <-f.ctx.Done():
+		}
+		c.CloseNow()
+	}()
+}
+
+func (f *fakeJanus) claimCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.claims
+}
+
+// hostileMessages are messages that cannot be decoded, each counted once
+// in SessionStats.BadMessages.
+func hostileMessages() [][]byte {
+	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+	deepObj := strings.Repeat(`{"a":`, 20000) + "1" + strings.Repeat("}", 20000)
+	return [][]byte{
+		[]byte(`{not json`),
+		[]byte(``),
+		[]byte(`"a string"`),
+		[]byte(`[1,2,3]`),
+		[]byte(`{"janus":42}`),
+		[]byte(`{"transaction":"x"}`),
+		[]byte(`{}`),
+		[]byte(fmt.Sprintf(`{"janus":"event","sender":"%d"}`, fakeHandle)),
+		[]byte(fmt.Sprintf(`{"janus":"event","session_id":-1,"sender":%d}`, fakeHandle)),
+		[]byte(fmt.Sprintf(`{"janus":"success","data":{"id":"x"},"sender":%d}`, fakeHandle)),
+		[]byte(deep),
+		[]byte(fmt.Sprintf(`{"janus":"event","sender":%d,"plugindata":{"plugin":"p","data":%s}}`, fakeHandle, deepObj)),
+		[]byte("\xff\xfe{\"janus\":\"event\"}"),
+	}
+}
+
+// unroutedMessages are well-formed messages about nobody of ours, each
+// counted once in SessionStats.Unrouted.
+func unroutedMessages() [][]byte {
+	return [][]byte{
+		[]byte(fmt.Sprintf(`{"janus":"frobnicate","session_id":%d}`, fakeSession)),
+		[]byte(fmt.Sprintf(`{"janus":"event","session_id":999,"sender":%d}`, fakeHandle)),
+		[]byte(fmt.Sprintf(`{"janus":"event","session_id":%d,"sender":12345}`, fakeSession)),
+		[]byte(fmt.Sprintf(`{"janus":"success","session_id":%d,"transaction":"nobody's"}`, fakeSession)),
+		[]byte(fmt.Sprintf(`{"janus":"webrtcup","session_id":%d,"sender":1}`, fakeSession)),
+	}
+}
+
+// TestHostileJanus runs a Session against the fake Janus over both
+// transports: bad messages are counted and dropped without disturbing the
+// session, a reply of the wrong shape fails its request at once with
+// ErrBadMessage, an unknown event kind reaches the handle; a huge message
+// (64 MiB) and an endless one break the connection, which the session
+// re-establishes (claim), without ever holding them in memory; a
+// WebSocket connection stalled in the middle of a message is given up
+// when a keepalive goes unanswered.
+func TestHostileJanus(t *testing.T) {
+	for _, ws := range []bool{true, false} {
+		name := map[bool]string{true: "ws", false: "http"}[ws]
+		t.Run(name, func(t *testing.T) { testHostileJanus(t, ws) })
+	}
+}
+
+func testHostileJanus(t *testing.T, ws bool) {
+	f := newFakeJanus(t)
+	server := f.httpURL()
+	if ws {
+		server = f.wsURL()
+	}
+	const timeout = 2 * time.Second
+	ctx := context.Background()
+	s, err := Connect(ctx, Options{Servers: []string{server}, RequestTimeout: timeout, KeepAlive: 500 * time.Millisecond,
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	h, err := s.Attach(ctx, PluginStreaming, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Garbage and messages for nobody, then one of an unknown kind for our
+	// handle: when that one arrives, the others have been handled.
+	bad, unrouted := hostileMessages(), unroutedMessages()
+	for _, m := range append(append([][]byte(nil), bad...), unrouted...) {
+		f.push(ws, m)
+	}
+	f.push(ws, []byte(fmt.Sprintf(`{"janus":"frobnicate","session_id":%d,"sender":%d,"x":1}`, fakeSession, fakeHandle)))
+	select {
+	case m := <-h.Events():
+		if m.Janus != "frobnicate" {
+			t.Fatalf("handle got %q, want the unknown kind passed on", m.Janus)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the event after the garbage did not arrive")
+	}
+	if st := s.Stats(); st.BadMessages != uint64(len(bad)) || st.Unrouted != uint64(len(unrouted)) {
+		t.Errorf("stats %+v, want %d bad, %d unrouted", st, len(bad), len(unrouted))
+	}
+	if _, err := h.Request(ctx, map[string]any{"request": "list"}); err != nil {
+		t.Fatalf("request after the garbage: %v", err)
+	}
+	start := time.Now()
+	_, err = h.Request(ctx, map[string]any{"request": "badreply"})
+	if !errors.Is(err, ErrBadMessage) || time.Since(start) > timeout/2 {
+		t.Errorf("request answered with a reply of the wrong shape: %v after %v, want ErrBadMessage at once", err, time.Since(start))
+	}
+	t.Logf("after the garbage: %+v; bad reply: %v", s.Stats(), err)
+
+	// Huge and endless messages: the transport is dropped at the read
+	// limit and the session claimed on a new one. Memory: reading up to the
+	// 8 MiB limit costs a few times that in allocations, far from 64 MiB.
+	for _, size := range []int64{64 << 20, -1} {
+		claims := f.claimCount()
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		f.pushStream(ws, size)
+		ev := waitSessionEvent(t, s, Claimed, 20*time.Second)
+		runtime.ReadMemStats(&after)
+		if f.claimCount() != claims+1 || ev.SessionID != fakeSession {
+			t.Errorf("message of %d bytes: %+v after %d claims, want the session claimed", size, ev, f.claimCount()-claims)
+		}
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 40<<20 {
+			t.Errorf("message of %d bytes: %d MiB allocated", size, alloc>>20)
+		} else {
+			t.Logf("message of %d bytes: %.1f MiB allocated", size, float64(alloc)/(1<<20))
+		}
+		if _, err := h.Request(ctx, map[string]any{"request": "list"}); err != nil {
+			t.Fatalf("request after the claim: %v", err)
+		}
+	}
+
+	if ws {
+		f.stallWS()
+		start := time.Now()
+		waitSessionEvent(t, s, Claimed, 20*time.Second)
+		t.Logf("stalled connection replaced after %v", time.Since(start).Round(time.Millisecond))
+		if _, err := h.Request(ctx, map[string]any{"request": "list"}); err != nil {
+			t.Fatalf("request after the stall: %v", err)
+		}
+	}
+}
+
+// waitSessionEvent waits for an event of kind on s, after a Disconnected
+// one whose error it logs.
+func waitSessionEvent(t *testing.T, s *Session, kind SessionEventKind, within time.Duration) SessionEvent {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		select {
+		case ev := <-s.Events():
+			if ev.Kind == Disconnected {
+				t.Logf("disconnected: %v", ev.Err)
+			}
+			if ev.Kind == kind {
+				return ev
+			}
+		case <-deadline:
+			t.Fatalf("no %v event within %v", kind, within)
+		}
+	}
+}
