@@ -267,6 +267,9 @@ const nackInterval = 40 * time.Millisecond
 //     segment starts, or on its keyframe_interval), not on a blind timer.
 //   - REMB (goog-remb): no bandwidth estimator to feed it.
 func registerInterceptors(m *webrtc.MediaEngine, r *interceptor.Registry, feedback *FeedbackCounter) error {
+	// RTP header parsed once per received packet, without allocating, for
+	// the interceptors below (headercache.go). First: innermost.
+	r.Add(headerCacheFactory{})
 	// NACK counter (when asked for): first, so that the NACK generator
 	// writes through it. A type switch per RTCP packet written, a few a
 	// second; nothing on the RTP path.

@@ -25,8 +25,11 @@ import (
 
 // Tunables of File.
 const (
-	// fileBufferSize is the write buffer in front of each file.
-	fileBufferSize = 64 << 10
+	// fileBufferSize is the write buffer in front of each file: the muxers
+	// gather what they write until a flush themselves, and bufio passes
+	// writes larger than its buffer straight through, so a small one (16
+	// KiB of each stream's memory, not 64) serves the small writes.
+	fileBufferSize = 16 << 10
 	// fileFlushEvery is how often (in media time or wall time, whichever
 	// comes first) the muxer and the buffer are flushed to the file, so
 	// that a SIGKILL loses at most this much.
