@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -273,8 +275,17 @@ type snapshot struct {
 	busy, total   time.Duration // the machine's CPUs, all of them (/proc/stat)
 }
 
-func take(b *testing.B, nft *counters, j *janustest.Janus, s side, v viewers) snapshot {
+// take reads the counters. The side's own counters (the bridges' Stats
+// take a while at hundreds of bridges) are read outside the instants of the
+// kernel's and CPU counters: before them when the window opens, after them
+// when it closes, so that the window's CPU and packets are measured over
+// the same span and the side's own losses over a span that covers it.
+func take(b *testing.B, nft *counters, j *janustest.Janus, s side, v viewers, opening bool) snapshot {
 	b.Helper()
+	var own snapshot
+	if opening {
+		own = takeOwn(v)
+	}
 	c := nft.read(b)
 	snap := snapshot{at: time.Now(), cpu: cpuTime(b), counters: c, feed: c["feed"], packets: c[s.counter], rcvbufErrors: udpRcvbufErrors(b)}
 	if s.cpuExcluded != nil {
@@ -287,13 +298,23 @@ func take(b *testing.B, nft *counters, j *janustest.Janus, s side, v viewers) sn
 			snap.others += n
 		}
 	}
+	if !opening {
+		own = takeOwn(v)
+	}
+	snap.selfRead, snap.selfHighest, snap.bridge = own.selfRead, own.selfHighest, own.bridge
+	return snap
+}
+
+// takeOwn reads the side's own counters.
+func takeOwn(v viewers) snapshot {
+	var own snapshot
 	if sc, ok := v.(selfCounter); ok {
-		snap.selfRead, snap.selfHighest = sc.Counts()
+		own.selfRead, own.selfHighest = sc.Counts()
 	}
 	if bc, ok := v.(bridgeCounter); ok {
-		snap.bridge = bc.BridgeCounts()
+		own.bridge = bc.BridgeCounts()
 	}
-	return snap
+	return own
 }
 
 // result is what one round (or the pool of several) measured.
@@ -439,7 +460,7 @@ func measure(b *testing.B, j *janustest.Janus, nft *counters, s side, n int, win
 	time.Sleep(warmup)
 
 	prof := startProfile(b)
-	s0 := take(b, nft, j, s, v)
+	s0 := take(b, nft, j, s, v, true)
 	if s.window != nil {
 		s.window(true)
 	}
@@ -447,7 +468,7 @@ func measure(b *testing.B, j *janustest.Janus, nft *counters, s side, n int, win
 	if s.window != nil {
 		s.window(false)
 	}
-	s1 := take(b, nft, j, s, v)
+	s1 := take(b, nft, j, s, v, false)
 	rss1 := vmRSS(b)
 	goroutines := runtime.NumGoroutine()
 	prof.stop()
@@ -687,8 +708,16 @@ func (s *logState) notes() string {
 	defer s.mu.Unlock()
 	var parts []string
 	for _, m := range []map[string]int{s.trouble, s.warnings} {
-		keys := slices.Sorted(maps.Keys(m))
-		for _, msg := range keys {
+		keys := slices.SortedFunc(maps.Keys(m), func(x, y string) int { return cmp.Or(cmp.Compare(m[y], m[x]), cmp.Compare(x, y)) })
+		for i, msg := range keys {
+			if i == maxNotes {
+				rest := 0
+				for _, k := range keys[i:] {
+					rest += m[k]
+				}
+				parts = append(parts, fmt.Sprintf("%d × %d other messages", rest, len(keys)-i))
+				break
+			}
 			parts = append(parts, fmt.Sprintf("%d × %q", m[msg], msg))
 		}
 	}
@@ -697,6 +726,14 @@ func (s *logState) notes() string {
 	}
 	return "logged: " + strings.Join(parts, ", ")
 }
+
+// maxNotes is how many distinct messages of each kind notes lists, the most
+// frequent first.
+const maxNotes = 12
+
+// numbers are what varies within one log message (SSRCs, transaction ids,
+// ports, queue sizes): counted as one message.
+var numbers = regexp.MustCompile(`0x[0-9a-fA-F]+|[0-9]+`)
 
 // logHandler feeds a logState; it prints nothing.
 type logHandler struct{ s *logState }
@@ -710,7 +747,7 @@ func (h logHandler) Handle(_ context.Context, r slog.Record) error {
 		if *m == nil {
 			*m = map[string]int{}
 		}
-		(*m)[r.Message]++
+		(*m)[numbers.ReplaceAllString(r.Message, "N")]++
 	}
 	switch {
 	case r.Message == "bridge reconnecting", r.Message == "bridge waiting", r.Message == "bridge failed":
