@@ -7,9 +7,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -118,11 +120,46 @@ func unusable(t testing.TB, format string, args ...any) {
 
 var (
 	portsMu   sync.Mutex
-	portsUsed = map[string]bool{} // "tcp/N", "udp/N": handed out by this process already
+	portsHeld = map[string]*os.File{} // "tcp/N", "udp/N": reserved by this process, lock held
 )
 
-// FreePort returns a TCP port on 127.0.0.1 that was free when asked and that this process has
-// not handed out before. It fails the test if none is found.
+// portLockDir holds one lock file per port handed out by FreePort and FreeUDPPorts. CI runs
+// the packages' test binaries in parallel in one network namespace: a port that is free when
+// one process asks may be handed to another before the first one's Janus binds it. A port is
+// only handed out while its file is flock'ed, and the lock is held until the process exits, so
+// no two test processes (nor two tests of one process) get the same port.
+var portLockDir = filepath.Join(os.TempDir(), "janustest-ports")
+
+// reservePort takes port key ("udp/N" or "tcp/N") for this process: false when this process
+// or another one holds it already. The lock goes with the process (the kernel releases it when
+// the process ends, however it ends).
+func reservePort(key string) (bool, error) {
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	if portsHeld[key] != nil {
+		return false, nil
+	}
+	if err := os.MkdirAll(portLockDir, 0o777); err != nil {
+		return false, fmt.Errorf("port lock directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(portLockDir, strings.ReplaceAll(key, "/", "-")+".lock"), os.O_RDWR|os.O_CREATE, 0o666)
+	if err != nil {
+		return false, fmt.Errorf("port lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, nil // another process's
+		}
+		return false, fmt.Errorf("port lock %s: %w", f.Name(), err)
+	}
+	portsHeld[key] = f
+	return true, nil
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free when asked and that no other test
+// (of this process or of another test binary running at the same time) has been handed. It
+// fails the test if none is found.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	for range 50 {
@@ -132,11 +169,10 @@ func FreePort(t testing.TB) int {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
-		portsMu.Lock()
-		key := "tcp/" + strconv.Itoa(port)
-		fresh := !portsUsed[key]
-		portsUsed[key] = true
-		portsMu.Unlock()
+		fresh, err := reservePort("tcp/" + strconv.Itoa(port))
+		if err != nil {
+			t.Fatalf("janustest: FreePort: %v", err)
+		}
 		if fresh {
 			return port
 		}
@@ -148,7 +184,9 @@ func FreePort(t testing.TB) int {
 // FreeUDPPorts returns n distinct even UDP ports, each free together with its odd neighbour (the
 // RTCP port by convention) on all interfaces when asked, for RTP feeds into Streaming mountpoints.
 // They come from 20000-29999, away from Janus's own media ports (DefaultRTPPortRange), the
-// kernel's ephemeral ports and the bridge's 40000-40999. It fails the test if too few are free.
+// kernel's ephemeral ports and the bridge's 40000-40999. A port is never handed out twice, not
+// even to test binaries running in parallel (a lock file per port, see portLockDir). It fails
+// the test if too few are free.
 func FreeUDPPorts(t testing.TB, n int) []int {
 	t.Helper()
 	const span = (udpPortMax-udpPortMin)/2 + 1
@@ -156,17 +194,16 @@ func FreeUDPPorts(t testing.TB, n int) []int {
 	var ports []int
 	for i := 0; i < span && len(ports) < n; i++ {
 		p := udpPortMin + 2*((start+i)%span)
-		portsMu.Lock()
-		taken := portsUsed["udp/"+strconv.Itoa(p)]
-		portsMu.Unlock()
-		if taken || !udpFree(p) || !udpFree(p+1) {
+		if !udpFree(p) || !udpFree(p+1) {
 			continue
 		}
-		portsMu.Lock()
-		portsUsed["udp/"+strconv.Itoa(p)] = true
-		portsUsed["udp/"+strconv.Itoa(p+1)] = true
-		portsMu.Unlock()
-		ports = append(ports, p)
+		fresh, err := reservePort("udp/" + strconv.Itoa(p))
+		if err != nil {
+			t.Fatalf("janustest: FreeUDPPorts: %v", err)
+		}
+		if fresh {
+			ports = append(ports, p)
+		}
 	}
 	if len(ports) < n {
 		t.Fatalf("janustest: FreeUDPPorts: found %d of %d free ports in %d-%d", len(ports), n, udpPortMin, udpPortMax+1)

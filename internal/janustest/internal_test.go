@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -76,5 +79,49 @@ func TestFeedDuration(t *testing.T) {
 	sdp, err := os.ReadFile(f.SDPPath())
 	if err != nil || !strings.Contains(string(sdp), "VP8/90000") || !strings.Contains(string(sdp), "opus/48000/2") {
 		t.Errorf("feed SDP (%v):\n%s", err, sdp)
+	}
+}
+
+// TestReservePortAcrossProcesses holds a port's lock file the way another test binary would
+// (flock on a file description of its own): FreeUDPPorts must not hand that port out, and a
+// port it hands out must be locked against the others.
+func TestReservePortAcrossProcesses(t *testing.T) {
+	const other = 20000 // even, in FreeUDPPorts's range
+	if err := os.MkdirAll(portLockDir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	lock := func(key string) (*os.File, bool) {
+		t.Helper()
+		f, err := os.OpenFile(filepath.Join(portLockDir, strings.ReplaceAll(key, "/", "-")+".lock"), os.O_RDWR|os.O_CREATE, 0o666)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			return nil, false
+		}
+		return f, true
+	}
+	f, ok := lock("udp/" + strconv.Itoa(other))
+	if !ok {
+		t.Skipf("port %d is held by a test binary running now", other)
+	}
+	defer f.Close()
+	if fresh, err := reservePort("udp/" + strconv.Itoa(other)); err != nil || fresh {
+		t.Fatalf("reservePort of a port another process holds: fresh=%v err=%v", fresh, err)
+	}
+	for _, p := range FreeUDPPorts(t, 20) {
+		if p == other {
+			t.Fatalf("FreeUDPPorts handed out %d, held by another process", p)
+		}
+		if g, ok := lock("udp/" + strconv.Itoa(p)); ok {
+			g.Close()
+			t.Fatalf("port %d handed out without its lock held", p)
+		}
+	}
+	p := FreePort(t)
+	if g, ok := lock("tcp/" + strconv.Itoa(p)); ok {
+		g.Close()
+		t.Fatalf("TCP port %d handed out without its lock held", p)
 	}
 }
