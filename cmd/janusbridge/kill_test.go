@@ -1,14 +1,17 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -25,28 +28,36 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startDaemon runs "janusbridge run -c cfg" as a child process logging
-// JSON, and returns it with a scanner of its log.
-func startDaemon(t *testing.T, cfg string) (*exec.Cmd, *bufio.Scanner) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "run", "-c", cfg)
-	cmd.Env = append(os.Environ(), "JANUSBRIDGE_MAIN=1")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	return cmd, bufio.NewScanner(stderr)
+// killRuns is how many times TestKillMidRecording kills the daemon.
+const killRuns = 10
+
+// killMoment is when a run kills the daemon: after that long from the
+// event of its phase.
+type killMoment struct {
+	phase int // killStart, killFirstFile or killAllFiles
+	after time.Duration
 }
 
-// TestKillMidRecording SIGKILLs the daemon while it records, and checks
-// every file decodes with its last packet within 1 s of the kill.
+const (
+	killStart     = iota // the daemon's start: it connects to Janus
+	killFirstFile        // the first file opened: the others are opening
+	killAllFiles         // every sink's first file opened: recording, segments rotating
+)
+
+func (m killMoment) String() string {
+	return fmt.Sprintf("%dms-after-%s", m.after.Milliseconds(), []string{"start", "first-file", "all-files"}[m.phase])
+}
+
+// TestKillMidRecording SIGKILLs the daemon at random moments, ten times,
+// against one Janus and one feed per codec shared by the runs: once during
+// start-up (0.2-1.5 s after the start), once just after the first file is
+// opened (0-200 ms), eight times spread over the five seconds after every
+// sink opened its first file (one moment drawn in each eighth), in which
+// segments of 2 s (webm) and 3 s (mkv) rotate. Every file of every run
+// must decode without a word from ffmpeg -v error (but for an element cut
+// at the very end), and the latest file of each sink must hold media up
+// to less than 1 s before the kill. JB_KILL_SEED replays the moments (the
+// seed is logged).
 func TestKillMidRecording(t *testing.T) {
 	ports := janustest.FreeUDPPorts(t, 4)
 	j := janustest.StartJanus(t, janustest.Options{
@@ -56,6 +67,65 @@ func TestKillMidRecording(t *testing.T) {
 	})
 	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", AudioPort: ports[0], VideoPort: ports[1]})
 	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "h264", AudioPort: ports[2], VideoPort: ports[3]})
+
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("JB_KILL_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("JB_KILL_SEED: %v", err)
+		}
+	}
+	t.Logf("kill moments from seed %d (JB_KILL_SEED=%[1]d replays them)", seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	ms := func(lo, hi int) time.Duration { return time.Duration(lo+rng.IntN(hi-lo)) * time.Millisecond }
+	moments := []killMoment{{killStart, ms(200, 1500)}, {killFirstFile, ms(0, 200)}}
+	const spread = 5 * time.Second
+	for k := range killRuns - 2 {
+		moments = append(moments, killMoment{killAllFiles, time.Duration((float64(k) + rng.Float64()) * float64(spread) / (killRuns - 2))})
+	}
+	rng.Shuffle(len(moments), func(a, b int) { moments[a], moments[b] = moments[b], moments[a] })
+	for i, m := range moments {
+		t.Run(fmt.Sprintf("run%d-%v", i, m), func(t *testing.T) { killOnce(t, j.WSURL(), m) })
+	}
+}
+
+// opened is a "file opened" line of the daemon's log.
+type opened struct {
+	path string
+	at   time.Time
+}
+
+// openedLog is the daemon's stderr: it passes on the "file opened" lines.
+type openedLog struct {
+	partial []byte
+	out     chan opened
+}
+
+func (l *openedLog) Write(p []byte) (int, error) {
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		var line struct {
+			Time time.Time `json:"time"`
+			Msg  string    `json:"msg"`
+			Path string    `json:"path"`
+		}
+		if json.Unmarshal(l.partial[:i], &line) == nil && line.Msg == "file opened" {
+			select {
+			case l.out <- opened{line.Path, line.Time}:
+			default: // more files than the test waits for: not needed
+			}
+		}
+		l.partial = l.partial[i+1:]
+	}
+}
+
+// killOnce runs the daemon with two bridges of two sinks each (webm and
+// mkv in segments), kills it at the moment m and judges its files.
+func killOnce(t *testing.T, server string, m killMoment) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, fmt.Sprintf(`
 [janus]
@@ -70,7 +140,8 @@ plugin = "streaming"
 mountpoint = 1
   [[bridge.sink]]
   type = "webm"
-  path = "%[2]s/{bridge}.webm"
+  path = "%[2]s/{bridge}-{seq}.webm"
+  segment = "2s"
   [[bridge.sink]]
   type = "ogg"
   path = "%[2]s/{bridge}.ogg"
@@ -80,70 +151,130 @@ plugin = "streaming"
 mountpoint = 2
   [[bridge.sink]]
   type = "mkv"
-  path = "%[2]s/{bridge}.mkv"
+  path = "%[2]s/{bridge}-{seq}.mkv"
+  segment = "3s"
   [[bridge.sink]]
   type = "mp4"
   path = "%[2]s/{bridge}.mp4"
-`, j.WSURL(), dir))
-	cmd, log := startDaemon(t, cfg)
-	opened := map[string]time.Time{}
-	for len(opened) < 4 && log.Scan() {
-		var l struct {
-			Time time.Time `json:"time"`
-			Msg  string    `json:"msg"`
-			Path string    `json:"path"`
+`, server, dir))
+	log := &openedLog{out: make(chan opened, 64)}
+	cmd := exec.Command(os.Args[0], "run", "-c", cfg)
+	cmd.Env = append(os.Environ(), "JANUSBRIDGE_MAIN=1")
+	cmd.Stderr = log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	defer cmd.Wait()
+	defer cmd.Process.Kill()
+
+	// latest maps each sink (its path up to the segment number) to the
+	// latest file it opened.
+	latest := map[string]opened{}
+	sink := func(path string) string {
+		base := filepath.Base(path)
+		if i := strings.LastIndexByte(base, '-'); i > 0 {
+			return base[:i]
 		}
-		if json.Unmarshal(log.Bytes(), &l) == nil && l.Msg == "file opened" {
-			opened[l.Path] = l.Time
+		return base
+	}
+	var kill <-chan time.Time // nil until the moment is known
+	if m.phase == killStart {
+		kill = time.After(m.after - time.Since(started))
+	}
+	deadline := time.After(30 * time.Second)
+wait:
+	for {
+		select {
+		case o := <-log.out:
+			latest[sink(o.path)] = o
+			if kill == nil && (m.phase == killFirstFile || m.phase == killAllFiles && len(latest) == 4) {
+				kill = time.After(m.after)
+			}
+		case <-kill:
+			break wait
+		case <-deadline:
+			t.Fatalf("files opened within 30 s: %v", latest)
 		}
 	}
-	if len(opened) < 4 {
-		t.Fatalf("files opened: %v", opened)
-	}
-	go func() {
-		for log.Scan() { // keep the pipe drained
-		}
-	}()
-	time.Sleep(4 * time.Second)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	killed := time.Now()
 	cmd.Wait()
-	for path, start := range opened {
-		t.Run(filepath.Base(path), func(t *testing.T) {
-			out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
-			// A kill may cut the last element: ffmpeg says so, and decodes
-			// the rest. Anything else is an error.
-			var errs []string
-			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-				if l != "" && !strings.Contains(l, "File ended prematurely") {
-					errs = append(errs, l)
-				}
+	for len(log.out) > 0 { // lines written before the kill
+		o := <-log.out
+		latest[sink(o.path)] = o
+	}
+	t.Logf("killed %v after the start; files opened: %d sinks", killed.Sub(started).Round(time.Millisecond), len(latest))
+
+	files, err := filepath.Glob(filepath.Join(dir, "*.*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.phase == killAllFiles && len(files) < 4 {
+		t.Fatalf("files: %v", files)
+	}
+	var wg sync.WaitGroup // the checks run at once: ffmpeg and ffprobe are slow on a loaded machine
+	for _, path := range files {
+		if strings.HasSuffix(path, ".json") {
+			continue // sidecars are written when a file is finalised
+		}
+		wg.Go(func() { checkDecodes(t, path) })
+	}
+	for _, o := range latest {
+		wg.Go(func() {
+			first, last, err := packetSpan(o.path)
+			if err != nil {
+				t.Error(err)
+				return
 			}
-			if err != nil || len(errs) > 0 {
-				t.Errorf("decoding the killed file: %v %s", err, strings.Join(errs, "\n"))
-			}
-			last := lastPacket(t, path)
-			if want := killed.Sub(start).Seconds(); last < want-1 {
-				t.Errorf("last packet at %.2fs, the kill at %.2fs: more than 1 s lost", last, want)
+			held, lived := last-first, killed.Sub(o.at).Seconds()
+			t.Logf("%s: %.2fs of media (%.2fs to %.2fs), opened %.2fs before the kill", filepath.Base(o.path), held, first, last, lived)
+			if held < lived-1 {
+				t.Errorf("%s: %.2fs of media, opened %.2fs before the kill: more than 1 s lost", filepath.Base(o.path), held, lived)
 			}
 		})
 	}
+	wg.Wait()
 }
 
-// lastPacket returns the latest packet time of path, in seconds.
-func lastPacket(t *testing.T, path string) float64 {
-	t.Helper()
+// checkDecodes fails t unless ffmpeg decodes path without a word, but for
+// an element cut at the very end of the file (a kill between the two
+// writes of one flush): ffmpeg says so, and decodes the rest.
+func checkDecodes(t *testing.T, path string) {
+	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
+	st, serr := os.Stat(path)
+	if serr != nil {
+		t.Error(serr)
+		return
+	}
+	msg := strings.TrimSpace(string(out))
+	cut := fmt.Sprintf("File ended prematurely at pos. %d ", st.Size())
+	if err == nil && !strings.Contains(msg, "\n") && strings.Contains(msg, cut) {
+		t.Logf("%s: its last element is cut: %s", filepath.Base(path), msg)
+		return
+	}
+	if err != nil || msg != "" {
+		t.Errorf("%s (%d bytes): decoding the killed file: %v %s", filepath.Base(path), st.Size(), err, msg)
+	}
+}
+
+// packetSpan returns the earliest and the latest packet time of path, in
+// seconds.
+func packetSpan(path string) (first, last float64, err error) {
 	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=pts_time", "-of", "csv=p=0", path).Output()
 	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
+		return 0, 0, fmt.Errorf("ffprobe %s: %w", path, err)
 	}
-	last := 0.0
+	first, last = math.Inf(1), math.Inf(-1)
 	for _, l := range strings.Fields(string(out)) {
-		if v, err := strconv.ParseFloat(strings.TrimSuffix(l, ","), 64); err == nil && v > last {
-			last = v
+		if v, err := strconv.ParseFloat(strings.TrimSuffix(l, ","), 64); err == nil {
+			first, last = min(first, v), max(last, v)
 		}
 	}
-	return last
+	if math.IsInf(first, 0) {
+		return 0, 0, fmt.Errorf("%s: no packet", path)
+	}
+	return first, last, nil
 }
