@@ -275,11 +275,20 @@ func (r *recv) onTrack(tr *webrtc.TrackRemote, recvr *webrtc.RTPReceiver) {
 
 // readRTP is the media path of one track: read, count, forward to the rtp
 // sinks at once, frame for the file sinks. It reuses one buffer and one
-// packet.
+// packet. A track of an output without file sinks is not framed: loss is
+// then counted from sequence numbers.
 func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 	defer r.readers.Done()
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
+	var loss seqLoss
+	frame := len(t.out.files) > 0
+	lost := func() uint64 {
+		if frame {
+			return t.framer.Stats().Lost // the framer is this goroutine's
+		}
+		return loss.lost()
+	}
 	const idle = 250 * time.Millisecond
 	tr.SetReadDeadline(time.Now().Add(idle))
 	for n := 0; ; n++ {
@@ -292,8 +301,13 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 		}
 		if err != nil {
 			t.framer.Flush() // the PeerConnection is gone: release what is held
+			t.stats.Lost.Store(lost())
+			if !frame {
+				r.b.log.Info("track reader ended", "mid", t.desc.MID, "codec", t.desc.Codec,
+					"packets", t.stats.Packets.Load(), "lost", t.stats.Lost.Load())
+				return
+			}
 			fs := t.framer.Stats()
-			t.stats.Lost.Store(fs.Lost)
 			r.b.log.Info("track reader ended", "mid", t.desc.MID, "codec", t.desc.Codec, "packets", fs.Packets,
 				"lost", fs.Lost, "late", fs.Late, "duplicates", fs.Duplicates, "frames", fs.Frames,
 				"dropped_frames", fs.DroppedFrames, "skipped_frames", fs.SkippedFrames, "clamped", fs.Clamped,
@@ -302,7 +316,14 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 		}
 		if n%64 == 0 {
 			tr.SetReadDeadline(now.Add(idle))
-			t.stats.Lost.Store(t.framer.Stats().Lost) // the framer is this goroutine's
+			l := lost()
+			if !frame && l > t.stats.Lost.Load() && t.desc.Kind == "video" {
+				// More packets missing than at the last check: the
+				// forwards' receivers cannot ask us for a keyframe, so we
+				// ask Janus for them, as the framer does on loss.
+				r.requestKeyframe(false)
+			}
+			t.stats.Lost.Store(l)
 		}
 		if pkt.Unmarshal(buf[:size]) != nil {
 			continue
@@ -311,6 +332,10 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 		t.stats.Bytes.Add(uint64(size))
 		for _, s := range t.out.rtps {
 			s.write(t.desc.Index, &pkt)
+		}
+		if !frame {
+			loss.add(pkt.SequenceNumber)
+			continue
 		}
 		select {
 		case sr := <-t.srs:

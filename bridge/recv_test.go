@@ -159,6 +159,11 @@ mountpoint = 1
   [[bridge.sink]]
   type = "ogg"
   path = "%[2]s/{bridge}.ogg"
+# Forwarded only: no framer on this bridge's media path.
+[[bridge]]
+name = "fwd"
+plugin = "streaming"
+mountpoint = 1
   [[bridge.sink]]
   type = "rtp"
   host = "127.0.0.1"
