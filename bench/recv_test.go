@@ -247,12 +247,13 @@ type selfCounter interface {
 
 // bridgeCounter is the janusbridge side: the bridges' own counters.
 type bridgeCounter interface {
-	// BridgeCounts sums the running bridges' Stats.
-	BridgeCounts() bridgeCounts
+	// BridgeCounts returns every bridge's Stats summed, by bridge name.
+	BridgeCounts() map[string]bridgeCounts
 }
 
-// bridgeCounts are sums over the bridges' Stats.
+// bridgeCounts are sums over a bridge's Stats.
 type bridgeCounts struct {
+	tracks    int    // tracks of its outputs (0: none, e.g. while reconnecting)
 	packets   uint64 // RTP packets the tracks read (retransmissions included) or sent
 	lost      uint64 // packets the framers declared lost for good
 	sinkDrops uint64 // frames the sinks' queues dropped
@@ -270,7 +271,7 @@ type snapshot struct {
 	rcvbufErrors  uint64
 	selfRead      uint64
 	selfHighest   uint64
-	bridge        bridgeCounts
+	bridge        map[string]bridgeCounts
 	janusCPU      time.Duration
 	busy, total   time.Duration // the machine's CPUs, all of them (/proc/stat)
 }
@@ -493,12 +494,32 @@ func measure(b *testing.B, j *janustest.Janus, nft *counters, s side, n int, win
 		sendOnly: s.sendOnly,
 	}
 	if _, ok := v.(bridgeCounter); ok {
-		res.sinkDrops = s1.bridge.sinkDrops - s0.bridge.sinkDrops
+		// A bridge's counters are its current outputs': they start again
+		// when a reconnect re-creates them. Such a bridge's packets and
+		// losses are left out (its count does not cover the window); its
+		// sinks' drops since the re-creation are kept (an overcount, not an
+		// undercount, of the window's).
+		var restarted int
+		var sinkErrs uint64
+		for name, c := range s1.bridge {
+			p, ok := s0.bridge[name]
+			if !ok || p.tracks == 0 || c.tracks != p.tracks || c.packets < p.packets || c.sinkDrops < p.sinkDrops {
+				restarted++
+				res.sinkDrops += c.sinkDrops
+				sinkErrs += c.sinkErrs
+				continue
+			}
+			res.sinkDrops += c.sinkDrops - p.sinkDrops
+			sinkErrs += c.sinkErrs - min(p.sinkErrs, c.sinkErrs)
+			res.seen += c.packets - p.packets
+			res.missing += c.lost - min(p.lost, c.lost)
+		}
 		res.lost += res.sinkDrops
-		res.seen = s1.bridge.packets - s0.bridge.packets
-		res.missing = s1.bridge.lost - s0.bridge.lost
-		if e := s1.bridge.sinkErrs - s0.bridge.sinkErrs; e > 0 {
-			b.Logf("WARNING: %d sink errors in the window", e)
+		if restarted > 0 {
+			b.Logf("WARNING: %d of %d bridges lost their outputs during the window (reconnects): their packets are not in unrecovered, their sinks' drops since are in sink_drops", restarted, n)
+		}
+		if sinkErrs > 0 {
+			b.Logf("WARNING: %d sink errors in the window", sinkErrs)
 		}
 	}
 	if _, ok := v.(selfCounter); ok {
@@ -677,10 +698,12 @@ type bridgeViewers struct {
 
 func (v *bridgeViewers) Stop() error { return v.d.Close() }
 
-func (v *bridgeViewers) BridgeCounts() bridgeCounts {
-	var c bridgeCounts
+func (v *bridgeViewers) BridgeCounts() map[string]bridgeCounts {
+	m := map[string]bridgeCounts{}
 	for _, br := range v.d.Bridges() {
 		st := br.Stats()
+		var c bridgeCounts
+		c.tracks = len(st.Tracks)
 		for _, t := range st.Tracks {
 			c.packets += t.Packets
 			c.lost += t.Lost
@@ -689,8 +712,9 @@ func (v *bridgeViewers) BridgeCounts() bridgeCounts {
 			c.sinkDrops += s.Dropped
 			c.sinkErrs += s.Errors
 		}
+		m[br.Name()] = c
 	}
-	return c
+	return m
 }
 
 func (v *bridgeViewers) Notes() string { return v.logs.notes() }
@@ -815,11 +839,23 @@ func startReaders(j *janustest.Janus, n int, newTrack func(i int) trackReader) (
 		}()
 	}
 	wg.Wait()
+	// At hundreds of viewers on a saturated machine, Janus may not answer
+	// every watch in time: the viewers that started are measured (the
+	// others show as packets not delivered), unless none did.
+	var failed int
+	var first error
 	for _, err := range errs {
 		if err != nil {
-			rv.Stop()
-			return nil, err
+			failed++
+			first = cmp.Or(first, err)
 		}
+	}
+	if failed == n {
+		rv.Stop()
+		return nil, first
+	}
+	if failed > 0 {
+		rv.noteErr(fmt.Errorf("%d of %d viewers did not start: %w", failed, n, first))
 	}
 	return rv, nil
 }
