@@ -115,6 +115,9 @@ func (r *recv) session(ctx context.Context) error {
 	}
 	poll := time.NewTicker(followPoll)
 	defer poll.Stop()
+	idle := time.NewTicker(time.Second)
+	defer idle.Stop()
+	var media idleWatch
 	for {
 		select {
 		case <-ctx.Done():
@@ -164,7 +167,46 @@ func (r *recv) session(ctx context.Context) error {
 			}
 		case <-keyframes:
 			r.requestKeyframe(true)
+		case now := <-idle.C:
+			r.checkIdle(&media, now)
 		}
+	}
+}
+
+// errJanusIdle: Janus sends nothing on the bridge's tracks.
+var errJanusIdle = errors.New("janus sends no media (its source is silent)")
+
+// checkIdle follows the media of a session: while Janus sends nothing on
+// the bridge's tracks, the state turns to waiting (the mountpoint's or the
+// publisher's source stopped: SPEC §6, source stops), or to reconnecting
+// when the PeerConnection's ICE is not connected (a network fault, healed
+// by ICE restarts); up again when media comes. Other states are left to the
+// session. A bridge without tracks (a VideoRoom without publishers yet) is
+// left alone.
+func (r *recv) checkIdle(w *idleWatch, now time.Time) {
+	r.mu.Lock()
+	var n uint64
+	for _, t := range r.byMID {
+		n += t.stats.Packets.Load()
+	}
+	tracks := len(r.byMID)
+	ice := r.pc.ICEConnectionState()
+	r.mu.Unlock()
+	state := r.b.Status().State
+	if n != w.last || w.since.IsZero() || tracks == 0 {
+		w.last, w.since = n, now
+		if state == StateWaiting || state == StateReconnecting {
+			r.b.setState(StateUp, nil)
+		}
+		return
+	}
+	if state != StateUp && state != StateWaiting || now.Sub(w.since) < sourceIdle {
+		return
+	}
+	if ice == webrtc.ICEConnectionStateConnected || ice == webrtc.ICEConnectionStateCompleted {
+		r.b.setState(StateWaiting, errJanusIdle)
+	} else {
+		r.b.setState(StateReconnecting, fmt.Errorf("ICE %s", ice))
 	}
 }
 
@@ -291,6 +333,13 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 	}
 	const idle = 250 * time.Millisecond
 	tr.SetReadDeadline(time.Now().Add(idle))
+	// Janus does not keep its timestamps running while it relays nothing
+	// to a viewer (during an ICE restart): the pause must come from the
+	// arrivals. A new PeerConnection's first packet, or the first one
+	// after a pause that follows an ICE restart, starts the framer's
+	// stream over (see resumePause).
+	restarts, restartAt := r.b.iceRestarts.Load(), time.Time{}
+	var last time.Time
 	for n := 0; ; n++ {
 		size, _, err := tr.Read(buf)
 		now := time.Now()
@@ -328,6 +377,19 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 		if pkt.Unmarshal(buf[:size]) != nil {
 			continue
 		}
+		if c := r.b.iceRestarts.Load(); c != restarts {
+			restarts, restartAt = c, now
+		}
+		switch {
+		case last.IsZero():
+			t.framer.NewStream() // a new PeerConnection (a no-op for the first one)
+		case !restartAt.IsZero() && now.Sub(last) > resumePause:
+			t.framer.NewStream()
+			restartAt = time.Time{}
+		case !restartAt.IsZero() && now.Sub(restartAt) > resumeWait:
+			restartAt = time.Time{} // the restart went through without a pause
+		}
+		last = now
 		t.stats.Packets.Add(1)
 		t.stats.Bytes.Add(uint64(size))
 		for _, s := range t.out.rtps {
@@ -345,6 +407,16 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 		t.framer.Push(&pkt, now)
 	}
 }
+
+// After an ICE restart, a pause of the packets longer than resumePause,
+// within resumeWait of the restart, starts the tracks' streams over: the
+// time that passed is taken from the arrivals, not from Janus's timestamps
+// (which it kept still while it relayed nothing). Shorter pauses are
+// jitter; a restart that saw no pause for resumeWait needed none.
+const (
+	resumePause = time.Second
+	resumeWait  = 10 * time.Second
+)
 
 // isTimeout tells a read deadline that passed: pion returns its own
 // timeout error, not always os.ErrDeadlineExceeded.

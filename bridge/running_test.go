@@ -17,6 +17,7 @@ import (
 type runningBridge struct {
 	B        *bridge.Bridge
 	OwnFeeds *bridge.OwnFeeds
+	Session  *janus.Session // the bridge's own (its Events are for the test to read)
 	cancel   context.CancelFunc
 	done     chan error
 }
@@ -57,7 +58,7 @@ func startBridge(t *testing.T, cfgText string, own func(*bridge.OwnFeeds)) *runn
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	rb := &runningBridge{B: b, OwnFeeds: env.OwnFeeds, cancel: cancel, done: make(chan error, 1)}
+	rb := &runningBridge{B: b, OwnFeeds: env.OwnFeeds, Session: session, cancel: cancel, done: make(chan error, 1)}
 	go func() { rb.done <- b.Run(ctx) }()
 	t.Cleanup(func() {
 		rb.stop(t)

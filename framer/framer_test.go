@@ -407,6 +407,49 @@ func TestSSRCChange(t *testing.T) {
 	}
 }
 
+// TestNewStream: the same SSRC resumes after a 3 s pause with its
+// timestamps and sequence numbers running on as if there had been none
+// (Janus after an ICE restart). Without NewStream the pause is shorter
+// than the gap threshold and the timestamps close it; after NewStream the
+// stream starts over at the packet's arrival, the pause kept.
+func TestNewStream(t *testing.T) {
+	for _, c := range testCodecs {
+		t.Run(c.name, func(t *testing.T) {
+			for _, call := range []bool{false, true} {
+				f, col := newFramer(t, NewClock(t0), c.track, Options{GapThreshold: 5 * time.Second})
+				s := &stream{ssrc: 1, seq: 100, ts: 1000, pt: c.track.PayloadType}
+				frames, _ := genStream(c, s, 20, 10)
+				var last time.Time
+				for _, x := range schedule(frames[:10], t0, frameDur(c)) {
+					f.Push(x.p, x.at)
+					last = x.at
+				}
+				if call {
+					f.NewStream()
+				}
+				resume := last.Add(3 * time.Second)
+				for _, x := range schedule(frames[10:], resume, frameDur(c)) {
+					f.Push(x.p, x.at)
+				}
+				f.Tick(resume.Add(time.Minute))
+				if len(col.frames) != 20 {
+					t.Fatalf("NewStream %v: %d frames, want 20", call, len(col.frames))
+				}
+				got, want := col.frames[10].PTS, resume.Sub(t0)
+				if !call {
+					want = 10 * frameDur(c) // on its timestamps
+				}
+				if got != want {
+					t.Errorf("NewStream %v: frame 10 at %v, want %v", call, got, want)
+				}
+				if st := f.Stats(); call != (st.Resyncs == 1) {
+					t.Errorf("NewStream %v: %d resyncs", call, st.Resyncs)
+				}
+			}
+		})
+	}
+}
+
 // TestSequenceJumps: the same SSRC restarting with other numbers.
 func TestSequenceJumps(t *testing.T) {
 	c := testCodecs[0] // vp8: the frames after the jump wait for a keyframe

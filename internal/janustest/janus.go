@@ -685,3 +685,48 @@ func tailFile(path string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// WaitFed polls the Streaming `info` of mountpoint id until every stream's age_ms (time since
+// its last RTP packet) has stayed under 500 ms for over a second: the feed is arriving, and past
+// its start (ffmpeg sends what it encoded while its encoders started in a burst, up to a second
+// late for its timestamps, which is not what a recording should be judged on). It fails the
+// test after 15 s. (Without a feed, age_ms counts up from the mountpoint's creation.)
+func (j *Janus) WaitFed(t testing.TB, id int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var freshSince time.Time
+	var last map[string]any
+	for time.Now().Before(deadline) {
+		data := j.PluginRequest(t, "janus.plugin.streaming", map[string]any{"request": "info", "id": id})
+		last = data
+		info, _ := data["info"].(map[string]any)
+		media, _ := info["media"].([]any)
+		fresh := len(media) > 0
+		for _, m := range media {
+			mm, _ := m.(map[string]any)
+			age, err := jsonInt(mm["age_ms"])
+			if err != nil || age > 500 {
+				fresh = false
+			}
+		}
+		switch {
+		case !fresh:
+			freshSince = time.Time{}
+		case freshSince.IsZero():
+			freshSince = time.Now()
+		case time.Since(freshSince) > 1200*time.Millisecond:
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval, bounded by the deadline
+	}
+	t.Fatalf("janustest: mountpoint %d: media not arriving; last info: %v", id, last)
+}
+
+// jsonInt reads a json.Number.
+func jsonInt(v any) (int64, error) {
+	n, ok := v.(json.Number)
+	if !ok {
+		return 0, fmt.Errorf("not a number: %v", v)
+	}
+	return n.Int64()
+}

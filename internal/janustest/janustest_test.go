@@ -161,7 +161,7 @@ func TestStreamingFeeds(t *testing.T) {
 		Width: 320, Height: 240, SyncMarker: true})
 
 	for _, id := range []int{101, 102} {
-		waitFresh(t, j, id)
+		j.WaitFed(t, id)
 	}
 
 	// A viewer's offer carries the veth address as host candidate.
@@ -179,39 +179,6 @@ func TestStreamingFeeds(t *testing.T) {
 		t.Errorf("offer lacks VP8 or Opus:\n%s", sdp)
 	}
 	j.Post(t, "/"+sid, map[string]any{"janus": "destroy"})
-}
-
-// waitFresh polls the Streaming `info` of mountpoint id until every stream's age_ms (time since
-// its last RTP packet) has stayed small for over a second: the feed is arriving. (Without a
-// feed, age_ms counts up from the mountpoint's creation.)
-func waitFresh(t *testing.T, j *janustest.Janus, id int) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	var freshSince time.Time
-	var last map[string]any
-	for time.Now().Before(deadline) {
-		data := j.PluginRequest(t, "janus.plugin.streaming", map[string]any{"request": "info", "id": id})
-		last = data
-		info, _ := data["info"].(map[string]any)
-		media, _ := info["media"].([]any)
-		fresh := len(media) == 2
-		for _, m := range media {
-			age, err := m.(map[string]any)["age_ms"].(json.Number).Int64()
-			if err != nil || age > 500 {
-				fresh = false
-			}
-		}
-		switch {
-		case !fresh:
-			freshSince = time.Time{}
-		case freshSince.IsZero():
-			freshSince = time.Now()
-		case time.Since(freshSince) > 1200*time.Millisecond:
-			return
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, bounded by the deadline
-	}
-	t.Fatalf("mountpoint %d: media not arriving; last info: %v", id, last)
 }
 
 // waitOffer long-polls session sid until an event with a JSEP offer arrives.

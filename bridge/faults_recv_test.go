@@ -1,0 +1,516 @@
+package bridge_test
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/janusbridge/janusbridge/bridge"
+	"github.com/janusbridge/janusbridge/internal/janustest"
+	"github.com/janusbridge/janusbridge/janus"
+)
+
+// Faults of SPEC §6 on the recv side: a Streaming bridge records a
+// mountpoint that janustest.StartFeed feeds (a keyframe a second) while the
+// test cuts its Janus transport, kills Janus, cuts its ICE ports or stops
+// the feed. The recordings are judged with ffprobe/ffmpeg: one file (or the
+// next segment), a clean decode, and the gap the fault left in the file's
+// packet times against the outage the test measured.
+
+// keyframeGap is the feeds' keyframe interval (StartFeed: -g = fps): after
+// a fault that loses the video's references, the file's video resumes at
+// the next keyframe, at most this much after the media came back.
+const keyframeGap = time.Second
+
+// recvFault is one Streaming recv bridge recording a fed VP8+Opus
+// mountpoint into webm files named by their start.
+type recvFault struct {
+	j     *janustest.Janus
+	ports []int // the feed's audio and video ports
+	feed  *janustest.Feed
+	dir   string
+	rb    *runningBridge
+}
+
+// startRecvFault starts Janus (opts plus the mountpoint), the feed and a
+// recv bridge on the ICE ports 40000-40099 (where nftOutage cuts), talking
+// to server(j) (e.g. through a proxy), with webrtc extra lines for
+// [webrtc]. It returns once the bridge is up and has recorded some video.
+func startRecvFault(t *testing.T, opts janustest.Options, server func(*janustest.Janus) string, webrtc string) *recvFault {
+	t.Helper()
+	janustest.RequireTools(t, "ffprobe")
+	f := &recvFault{ports: janustest.FreeUDPPorts(t, 2), dir: t.TempDir()}
+	if d := os.Getenv("JB_KEEP_DIR"); d != "" {
+		f.dir = d
+	}
+	opts.Plugins = []string{"streaming"}
+	opts.Streaming = janustest.MountpointConfig(1, "vp8", f.ports[0], f.ports[1])
+	f.j = janustest.StartJanus(t, opts)
+	f.feed = f.startFeed(t)
+	// The bridge starts once the feed is past its start-up burst: the
+	// file's timeline is judged against wall-clock times.
+	f.j.WaitFed(t, 1)
+	f.rb = startBridge(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+reconnect_min = "200ms"
+reconnect_max = "1s"
+[webrtc]
+udp_port_min = 40000
+udp_port_max = 40099
+loopback_candidates = true
+%s
+[[bridge]]
+name = "cam"
+plugin = "streaming"
+mountpoint = 1
+  [[bridge.sink]]
+  type = "webm"
+  path = "%s/{bridge}-{start}.webm"
+`, server(f.j), webrtc, f.dir), nil)
+	f.rb.waitState(t, bridge.StateUp, 15*time.Second)
+	waitUntil(t, "the file opened", 15*time.Second, func() bool {
+		s, ok := sinkNamed(f.rb.B.Stats(), "webm0")
+		return ok && s.File != nil && s.File.Path != ""
+	})
+	arrival{f.rb.B, "video"}.waitMore(t, 100, 5*time.Second) // a second of it
+	return f
+}
+
+// startFeed starts a feed into the mountpoint's ports.
+func (f *recvFault) startFeed(t *testing.T) *janustest.Feed {
+	return janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", AudioPort: f.ports[0], VideoPort: f.ports[1]})
+}
+
+// arrival watches a recv bridge's packet counter of one kind.
+type arrival struct {
+	b    *bridge.Bridge
+	kind string
+}
+
+// waitMore waits until the counter has moved n packets past where it is
+// now and returns when the first of them was seen (polled every 10 ms, so
+// within 10 ms plus the poll's own delay).
+func (a arrival) waitMore(t *testing.T, n uint64, within time.Duration) time.Time {
+	t.Helper()
+	base := inPackets(a.b, a.kind)
+	var first time.Time
+	deadline := time.Now().Add(within)
+	for {
+		now, got := time.Now(), inPackets(a.b, a.kind)
+		if got > base && first.IsZero() {
+			first = now
+		}
+		if got >= base+n {
+			return first
+		}
+		if now.After(deadline) {
+			t.Fatalf("%s: %d packets in %v, want %d", a.kind, got-base, within, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitQuiet waits until the counter has not moved for quiet and returns
+// when it last moved.
+func (a arrival) waitQuiet(t *testing.T, quiet, within time.Duration) time.Time {
+	t.Helper()
+	last, since := inPackets(a.b, a.kind), time.Now()
+	deadline := time.Now().Add(within)
+	for {
+		now := time.Now()
+		if n := inPackets(a.b, a.kind); n != last {
+			last, since = n, now
+		} else if now.Sub(since) >= quiet {
+			return since
+		}
+		if now.After(deadline) {
+			t.Fatalf("%s: packets still arriving after %v", a.kind, within)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// recording is what a fault test reads of the files a bridge wrote.
+type recording struct {
+	files []string
+	// start is the wall-clock time of the first file's first packet
+	// (sidecar).
+	start time.Time
+	// video and audio are the packet times of every file, in seconds from
+	// start (a later file placed by its own sidecar start).
+	video, audio []float64
+}
+
+// readRecording finds the webm files in dir and reads their packet times.
+func readRecording(t *testing.T, dir string) recording {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.webm"))
+	if len(files) == 0 {
+		t.Fatalf("no webm file in %s", dir)
+	}
+	var r recording
+	type part struct {
+		path  string
+		start time.Time
+	}
+	var parts []part
+	for _, p := range files {
+		parts = append(parts, part{p, readSidecar(t, p).Start})
+	}
+	sort.Slice(parts, func(i, k int) bool { return parts[i].start.Before(parts[k].start) })
+	r.start = parts[0].start
+	for _, p := range parts {
+		r.files = append(r.files, p.path)
+		off := p.start.Sub(r.start).Seconds()
+		for _, v := range packetTimes(t, p.path, "v:0") {
+			r.video = append(r.video, off+v)
+		}
+		for _, a := range packetTimes(t, p.path, "a:0") {
+			r.audio = append(r.audio, off+a)
+		}
+	}
+	return r
+}
+
+// packetTimes are the pts of the packets of one stream of path, in
+// seconds, sorted.
+func packetTimes(t *testing.T, path, stream string) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe packets %s: %v", path, err)
+	}
+	var ts []float64
+	for _, l := range strings.Fields(string(out)) {
+		if v, err := strconv.ParseFloat(strings.Trim(l, ","), 64); err == nil {
+			ts = append(ts, v)
+		}
+	}
+	slices.Sort(ts)
+	return ts
+}
+
+// gap is the longest time between two consecutive packets.
+type gap struct{ from, to float64 }
+
+func (g gap) len() float64 { return g.to - g.from }
+
+func (g gap) String() string { return fmt.Sprintf("%.3fs (%.3f-%.3f)", g.len(), g.from, g.to) }
+
+// longestGap returns the longest gap between consecutive times.
+func longestGap(ts []float64) gap {
+	var g gap
+	for i := 1; i < len(ts); i++ {
+		if d := ts[i] - ts[i-1]; d > g.len() {
+			g = gap{ts[i-1], ts[i]}
+		}
+	}
+	return g
+}
+
+// at converts a wall-clock time into seconds of the recording.
+func (r recording) at(w time.Time) float64 { return w.Sub(r.start).Seconds() }
+
+// checkFiles checks that every file decodes without a word from ffmpeg and
+// holds both streams.
+func (r recording) checkFiles(t *testing.T) {
+	t.Helper()
+	for _, p := range r.files {
+		if got := ffprobe(t, p).codecs(); got != "audio:opus,video:vp8" {
+			t.Errorf("%s: streams %s, want audio:opus,video:vp8", filepath.Base(p), got)
+		}
+		if errs := decodeErrors(t, p); errs != "" {
+			t.Errorf("%s: decode errors: %.1500s", filepath.Base(p), errs)
+		}
+	}
+	if len(r.video) == 0 || len(r.audio) == 0 {
+		t.Fatalf("recording: %d video and %d audio packets", len(r.video), len(r.audio))
+	}
+}
+
+// TestRecvTransportCut cuts the recv bridge's connection to Janus (a TCP
+// proxy, down for 3 s) while Janus lives with reclaim_session_timeout: the
+// session is claimed (same session id, same handle, no renegotiation or
+// ICE restart, i.e. the same PeerConnection), and the media, which never
+// went through the transport, goes on in the same file without a gap.
+func TestRecvTransportCut(t *testing.T) {
+	var proxy *janustest.Proxy
+	f := startRecvFault(t, janustest.Options{ReclaimTimeout: 20}, func(j *janustest.Janus) string {
+		proxy = janustest.NewProxy(t, j.WSAddr())
+		return proxy.URL("ws", "/")
+	}, "")
+	b := f.rb.B
+	before := b.Status()
+	var events []janus.SessionEventKind
+	claimed := func() bool {
+		for {
+			select {
+			case ev := <-f.rb.Session.Events():
+				events = append(events, ev.Kind)
+			default:
+				return slices.Contains(events, janus.Claimed)
+			}
+		}
+	}
+
+	const down = 3 * time.Second
+	cut := time.Now()
+	proxy.SetDown(true)
+	waitUntil(t, "the session noticing the cut", 10*time.Second, func() bool {
+		claimed()
+		return slices.Contains(events, janus.Disconnected)
+	})
+	time.Sleep(time.Until(cut.Add(down))) // the length of the fault
+	proxy.SetDown(false)
+	back := time.Now()
+	waitUntil(t, "the session claimed", 10*time.Second, claimed)
+	t.Logf("transport down %v; claimed %v after it came back; session events %v",
+		back.Sub(cut).Round(time.Millisecond), time.Since(back).Round(time.Millisecond), events)
+	arrival{b, "video"}.waitMore(t, 200, 5*time.Second) // the recording goes on after the claim
+	after, stats := b.Status(), b.Stats()
+	stopped := time.Now()
+	f.rb.stop(t)
+
+	if slices.Contains(events, janus.Recreated) {
+		t.Errorf("session events %v: re-created, want claimed", events)
+	}
+	if after.SessionID != before.SessionID || after.HandleID != before.HandleID {
+		t.Errorf("session/handle %d/%d before the cut, %d/%d after: want the same (claimed)",
+			before.SessionID, before.HandleID, after.SessionID, after.HandleID)
+	}
+	if after.State != bridge.StateUp || stats.Renegotiations != 0 || stats.ICERestarts != 0 {
+		t.Errorf("after the cut: state %q (%q), %d renegotiations, %d ICE restarts: want up on the same PeerConnection",
+			after.State, after.LastError, stats.Renegotiations, stats.ICERestarts)
+	}
+
+	r := readRecording(t, f.dir)
+	r.checkFiles(t)
+	if len(r.files) != 1 {
+		t.Errorf("%d files (%v), want one: the recording goes on in the same file", len(r.files), r.files)
+	}
+	vg, ag := longestGap(r.video), longestGap(r.audio)
+	end := math.Max(r.video[len(r.video)-1], r.audio[len(r.audio)-1])
+	wall := r.at(stopped)
+	t.Logf("%s: %.2fs of media for %.2fs of wall time; cut at %.2fs for %v; longest gaps: video %v, audio %v",
+		filepath.Base(r.files[0]), end, wall, r.at(cut), down, vg, ag)
+	// The media never left: a gap is the machine's, a keyframe's wait at
+	// most would be the bridge's fault.
+	if vg.len() > 0.5 || ag.len() > 0.5 {
+		t.Errorf("longest gaps video %v, audio %v: want none over 0.5 s (the media never stopped)", vg, ag)
+	}
+	// The file ends within the framer's hold (MaxDelay 400 ms) plus the
+	// queue of the stop.
+	if math.Abs(end-wall) > 0.6 {
+		t.Errorf("the file holds %.2fs of media, %.2fs of wall time passed: want ± 0.6 s", end, wall)
+	}
+}
+
+// TestRecvJanusRestart kills Janus under a recording and starts it again
+// (the static mountpoint comes back from its configuration, the feed never
+// stops): the session and handle are re-created, the recording goes on in
+// the same file (or the next segment), and its gap is the outage as the
+// bridge saw it (kill to first packet back), plus at most a keyframe
+// interval for the video.
+func TestRecvJanusRestart(t *testing.T) {
+	f := startRecvFault(t, janustest.Options{}, (*janustest.Janus).WSURL, "")
+	b := f.rb.B
+	before := b.Status()
+
+	killed := time.Now()
+	f.j.Kill()
+	f.j.Restart(t)
+	ready := time.Now()
+	videoBack := arrival{b, "video"}.waitMore(t, 25, 15*time.Second)
+	audioBack := arrival{b, "audio"}.waitMore(t, 25, 5*time.Second)
+	arrival{b, "video"}.waitMore(t, 50, 5*time.Second) // two more keyframes
+	after := b.Status()
+	t.Logf("Janus killed, up again after %v; first packets back %v (video) and %v (audio) after the kill, %v after Janus was ready",
+		ready.Sub(killed).Round(time.Millisecond), videoBack.Sub(killed).Round(time.Millisecond),
+		audioBack.Sub(killed).Round(time.Millisecond), videoBack.Sub(ready).Round(time.Millisecond))
+	f.rb.stop(t)
+
+	if after.State != bridge.StateUp || after.SessionID == before.SessionID || after.HandleID == before.HandleID {
+		t.Errorf("after the restart: state %q, session/handle %d/%d (before %d/%d): want up on a new session and handle",
+			after.State, after.SessionID, after.HandleID, before.SessionID, before.HandleID)
+	}
+	// Re-creating takes the session's reconnect (200 ms-1 s backoff), the
+	// bridge's retry (500 ms), attach, watch, answer, ICE and DTLS.
+	if d := videoBack.Sub(ready); d > 5*time.Second {
+		t.Errorf("media back %v after Janus was ready, want within 5 s", d)
+	}
+
+	r := readRecording(t, f.dir)
+	r.checkFiles(t)
+	if len(r.files) > 2 {
+		t.Errorf("%d files (%v): want the same file or the next segment", len(r.files), r.files)
+	}
+	vg, ag := longestGap(r.video), longestGap(r.audio)
+	outV, outA := videoBack.Sub(killed).Seconds(), audioBack.Sub(killed).Seconds()
+	t.Logf("%d file(s); killed at %.2fs; gaps in the file: video %v, audio %v; outage (kill to first packet back) video %.3fs, audio %.3fs",
+		len(r.files), r.at(killed), vg, ag, outV, outA)
+	// The gap starts where the kill was: the last packets before it were
+	// written.
+	if math.Abs(ag.from-r.at(killed)) > 0.5 {
+		t.Errorf("the audio gap starts at %.2fs, Janus was killed at %.2fs", ag.from, r.at(killed))
+	}
+	// Slack: 0.3 s for where the timeline places the first frames of the
+	// new stream (Janus's first sender reports of the new session), the
+	// 10 ms polls of the counters, and the last packets before the kill
+	// still in flight.
+	const slack = 0.3
+	if ag.len() < outA-slack || ag.len() > outA+slack {
+		t.Errorf("audio gap in the file %v, the outage was %.3fs: want it kept (± %.1f s)", ag, outA, slack)
+	}
+	if vg.len() < outV-slack || vg.len() > outV+keyframeGap.Seconds()+slack {
+		t.Errorf("video gap in the file %v, the outage was %.3fs: want it kept, plus at most a keyframe interval (%v) + %.1f s",
+			vg, outV, keyframeGap, slack)
+	}
+}
+
+// TestRecvICEOutage drops every packet to the recv bridge's ICE ports
+// (nftables) for 6 s, longer than its ice_failed_timeout (1 s + 2 s): the
+// bridge asks Janus for ICE restarts (the counter moves), the media is
+// back within 5 s of the network's return, in the same file, and the file's
+// gap matches the outage.
+func TestRecvICEOutage(t *testing.T) {
+	f := startRecvFault(t, janustest.Options{}, (*janustest.Janus).WSURL,
+		"ice_disconnected_timeout = \"1s\"\nice_failed_timeout = \"2s\"")
+	b := f.rb.B
+	before := b.Status()
+
+	const outage = 6 * time.Second
+	end := nftOutage(t, 40000, 40099)
+	cut := time.Now()
+	arrival{b, "video"}.waitQuiet(t, 500*time.Millisecond, 5*time.Second)
+	waitUntil(t, "an automatic ICE restart", outage, func() bool { return b.Stats().ICERestarts > 0 })
+	var states []string
+	for time.Since(cut) < outage { // the length of the fault; the states meanwhile
+		if st := b.Status().State; !slices.Contains(states, st) {
+			states = append(states, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	end()
+	healed := time.Now()
+	videoBack := arrival{b, "video"}.waitMore(t, 25, 5*time.Second)
+	audioBack := arrival{b, "audio"}.waitMore(t, 25, 5*time.Second)
+	arrival{b, "video"}.waitMore(t, 50, 5*time.Second)
+	after, stats := b.Status(), b.Stats()
+	t.Logf("outage %v; media back %v (video) and %v (audio) after the network's return; %d ICE restarts, %d renegotiations; states in the outage %v, then %q; handle %d (before %d)",
+		healed.Sub(cut).Round(time.Millisecond), videoBack.Sub(healed).Round(time.Millisecond),
+		audioBack.Sub(healed).Round(time.Millisecond), stats.ICERestarts, stats.Renegotiations, states, after.State, after.HandleID, before.HandleID)
+	f.rb.stop(t)
+
+	if !slices.Contains(states, bridge.StateReconnecting) || slices.Contains(states, bridge.StateWaiting) {
+		t.Errorf("states %v during the outage: want reconnecting (ICE failed), not waiting (a silent source)", states)
+	}
+	if stats.ICERestarts == 0 {
+		t.Error("the ICE restart counter did not move")
+	}
+	if after.State != bridge.StateUp {
+		t.Errorf("state %q (%q) after the outage, want up", after.State, after.LastError)
+	}
+	r := readRecording(t, f.dir)
+	r.checkFiles(t)
+	if len(r.files) > 2 {
+		t.Errorf("%d files (%v): want the same file or the next segment", len(r.files), r.files)
+	}
+	vg, ag := longestGap(r.video), longestGap(r.audio)
+	outV, outA := videoBack.Sub(cut).Seconds(), audioBack.Sub(cut).Seconds()
+	t.Logf("%d file(s); cut at %.2fs, network back at %.2fs; gaps in the file: video %v, audio %v; outage (cut to first packet back) video %.3fs, audio %.3fs; in the file, media back %.2fs (video) and %.2fs (audio) after the network",
+		len(r.files), r.at(cut), r.at(healed), vg, ag, outV, outA, vg.to-r.at(healed), ag.to-r.at(healed))
+	// SPEC §6: media back within 5 s of the network's return, in the file
+	// too.
+	if d := vg.to - r.at(healed); d > 5 {
+		t.Errorf("the file's video resumes %.2fs after the network's return, want within 5 s", d)
+	}
+	const slack = 0.3 // as in TestRecvJanusRestart
+	if ag.len() < outA-slack || ag.len() > outA+slack {
+		t.Errorf("audio gap in the file %v, the outage was %.3fs: want it kept (± %.1f s)", ag, outA, slack)
+	}
+	if vg.len() < outV-slack || vg.len() > outV+keyframeGap.Seconds()+slack {
+		t.Errorf("video gap in the file %v, the outage was %.3fs: want it kept, plus at most a keyframe interval (%v) + %.1f s",
+			vg, outV, keyframeGap, slack)
+	}
+}
+
+// TestRecvSourceSilent stops the ffmpeg feed of the mountpoint for 5 s and
+// starts a new one on the same ports (new SSRC, new timestamps): the bridge
+// stays on its handle and never reports a fault, the recording goes on
+// with the silence kept as a gap (same file or next segment), and frames
+// arrive after the return.
+func TestRecvSourceSilent(t *testing.T) {
+	f := startRecvFault(t, janustest.Options{}, (*janustest.Janus).WSURL, "")
+	b := f.rb.B
+	before := b.Status()
+
+	const silence = 5 * time.Second
+	f.feed.Stop()
+	stopped := arrival{b, "video"}.waitQuiet(t, 500*time.Millisecond, 5*time.Second)
+	audioStopped := arrival{b, "audio"}.waitQuiet(t, 500*time.Millisecond, 5*time.Second)
+	var states []string
+	for time.Since(stopped) < silence { // watch the state through the silence
+		if st := b.Status().State; !slices.Contains(states, st) {
+			states = append(states, st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.feed = f.startFeed(t)
+	videoBack := arrival{b, "video"}.waitMore(t, 25, 10*time.Second)
+	audioBack := arrival{b, "audio"}.waitMore(t, 25, 5*time.Second)
+	arrival{b, "video"}.waitMore(t, 200, 5*time.Second) // two seconds of it
+	after := b.Status()
+	t.Logf("feed silent: states meanwhile %v; back: video %v, audio %v after their last packet",
+		states, videoBack.Sub(stopped).Round(time.Millisecond), audioBack.Sub(audioStopped).Round(time.Millisecond))
+	f.rb.stop(t)
+
+	// SPEC §6, source stops: the bridge stays on its handle, waiting
+	// (after 3 s of silence), and is up again when media returns.
+	for _, st := range states {
+		if st != bridge.StateUp && st != bridge.StateWaiting {
+			t.Errorf("state %q while the source was silent (%v), want up, then waiting", st, states)
+		}
+	}
+	if !slices.Contains(states, bridge.StateWaiting) {
+		t.Errorf("states %v while the source was silent for %v, want waiting", states, silence)
+	}
+	if after.State != bridge.StateUp || after.HandleID != before.HandleID {
+		t.Errorf("after the silence: state %q, handle %d (before %d): want up on the same handle", after.State, after.HandleID, before.HandleID)
+	}
+	r := readRecording(t, f.dir)
+	r.checkFiles(t)
+	if len(r.files) > 2 {
+		t.Errorf("%d files (%v): want the same file or the next segment", len(r.files), r.files)
+	}
+	vg, ag := longestGap(r.video), longestGap(r.audio)
+	outV, outA := videoBack.Sub(stopped).Seconds(), audioBack.Sub(audioStopped).Seconds()
+	var frames int
+	for _, v := range r.video {
+		if v >= vg.to {
+			frames++
+		}
+	}
+	t.Logf("%d file(s); silences (last packet to first packet back) video %.3fs, audio %.3fs; gaps in the file: video %v, audio %v; %d video frames after the gap",
+		len(r.files), outV, outA, vg, ag, frames)
+	// The new feed starts with a keyframe: no keyframe wait.
+	const slack = 0.3
+	if vg.len() < outV-slack || vg.len() > outV+slack {
+		t.Errorf("video gap in the file %v, the silence was %.3fs: want it kept (± %.1f s)", vg, outV, slack)
+	}
+	if ag.len() < outA-slack || ag.len() > outA+slack {
+		t.Errorf("audio gap in the file %v, the silence was %.3fs: want it kept (± %.1f s)", ag, outA, slack)
+	}
+	if frames < 25 {
+		t.Errorf("%d video frames after the silence, want a second's (25) or more", frames)
+	}
+}
