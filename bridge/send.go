@@ -15,6 +15,7 @@ import (
 
 	"github.com/janusbridge/janusbridge/config"
 	"github.com/janusbridge/janusbridge/media"
+	"github.com/janusbridge/janusbridge/sources"
 )
 
 // send is the sending side of a bridge: its inputs (the running sources)
@@ -518,6 +519,18 @@ func (s *send) stats() BridgeStats {
 			Packets: t.stats.Packets.Load(), Bytes: t.stats.Bytes.Load(),
 			NACKs: t.stats.NACKs.Load(), PLIs: t.stats.PLIs.Load(),
 		})
+	}
+	for _, in := range s.inputs {
+		if src, ok := in.src.(*sources.RTP); ok {
+			if st.SourceDropped == nil {
+				st.SourceDropped = &SourceDropped{}
+			}
+			rs, d := src.Stats(), st.SourceDropped
+			d.Malformed += rs.Malformed
+			d.WrongPayloadType += rs.WrongPayloadType
+			d.ForeignSSRC += rs.ForeignSSRC
+			d.RTCPMalformed += rs.RTCPMalformed
+		}
 	}
 	return st
 }

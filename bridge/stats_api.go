@@ -26,6 +26,20 @@ type BridgeStats struct {
 	// a send bridge, its track set changed: tracks added or removed).
 	ICERestarts    uint64 `json:"ice_restarts"`
 	Renegotiations uint64 `json:"renegotiations"`
+	// SourceDropped counts, for a send bridge with RTP sources, the input
+	// its running sources dropped as malformed or stray; nil otherwise.
+	SourceDropped *SourceDropped `json:"source_dropped,omitempty"`
+}
+
+// SourceDropped sums the bad-input counters of a send bridge's running RTP
+// sources (see sources.RTPStats): datagrams that are not RTP or RTCP or do
+// not parse, RTP of another payload type or of a stray SSRC, and RTCP that
+// does not parse. Counted, never logged per packet.
+type SourceDropped struct {
+	Malformed        uint64 `json:"malformed"`
+	WrongPayloadType uint64 `json:"wrong_payload_type"`
+	ForeignSSRC      uint64 `json:"foreign_ssrc"`
+	RTCPMalformed    uint64 `json:"rtcp_malformed"`
 }
 
 // TrackSnapshot is a copy of one track's TrackStats, with the track's

@@ -37,8 +37,9 @@ type RTPStats struct {
 	// track's (dropped).
 	WrongPayloadType uint64
 	// ForeignSSRC counts RTP packets of another SSRC than the track's
-	// sender while that sender is active (dropped): stray or hostile
-	// packets. A new SSRC takes over after 1 s of silence of the old one.
+	// sender while that sender is active, and RTCP compounds that name no
+	// SSRC of the sender (dropped): stray or hostile packets. A new SSRC
+	// takes over after 1 s of silence of the old one.
 	ForeignSSRC uint64
 	// RTCP counts RTCP compound packets received from senders;
 	// RTCPMalformed those that did not parse.
@@ -435,16 +436,37 @@ func (s *RTP) readRTCP(cancel context.CancelCauseFunc, i int, conn *net.UDPConn)
 }
 
 // rtcpIn takes an RTCP compound packet from track i's sender: it is
-// counted and its source address becomes where keyframe requests go.
+// counted and its source address becomes where keyframe requests go. Once
+// the sender's SSRC is known from its RTP, a compound that names none of
+// its SSRC (a stray or hostile one: it would otherwise draw the keyframe
+// requests) is counted as foreign and dropped.
 func (s *RTP) rtcpIn(i int, from netip.AddrPort, b []byte) {
-	if _, err := rtcp.Unmarshal(b); err != nil {
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
 		s.stats.rtcpMalformed.Add(1)
 		return
 	}
-	s.stats.rtcp.Add(1)
 	s.mu.Lock()
-	s.peers[i].rtcp = from
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	p := &s.peers[i]
+	if p.rtp.IsValid() && !namesSSRC(pkts, p.ssrc) {
+		s.stats.foreignSSRC.Add(1)
+		return
+	}
+	s.stats.rtcp.Add(1)
+	p.rtcp = from
+}
+
+// namesSSRC tells whether one of pkts is about ssrc.
+func namesSSRC(pkts []rtcp.Packet, ssrc uint32) bool {
+	for _, p := range pkts {
+		for _, x := range p.DestinationSSRC() {
+			if x == ssrc {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // RequestKeyframe sends an RTCP PLI (and a FIR for H.264) for the video

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/janusbridge/janusbridge/config"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 )
 
@@ -77,7 +78,8 @@ func FuzzRTPDatagrams(f *testing.F) {
 
 // TestRTPForeignSSRC: once a track's sender is known, RTP of another SSRC
 // is counted and dropped while the sender is active, and takes over after
-// the sender has been silent for ssrcTakeover.
+// the sender has been silent for ssrcTakeover; RTCP that names no SSRC of
+// the sender is counted and dropped too.
 func TestRTPForeignSSRC(t *testing.T) {
 	s := newFuzzRTP(t)
 	in := s.newRTPIn(1)
@@ -103,14 +105,29 @@ func TestRTPForeignSSRC(t *testing.T) {
 	if take(1, 960*time.Millisecond+ssrcTakeover, from) {
 		t.Error("the old SSRC came back while the new one is active")
 	}
+	// RTCP: only a compound about the sender's SSRC tells where keyframe
+	// requests go; a hostile one (here a BYE of no source, which parses)
+	// is foreign.
+	sr := func(ssrc uint32) []byte {
+		b, err := (&rtcp.SenderReport{SSRC: ssrc}).Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	rtcpFrom := netip.MustParseAddrPort("127.0.0.1:6001")
+	hostile := netip.MustParseAddrPort("127.0.0.1:7777")
+	in.take(sr(99), hostile, t0.Add(3*time.Second))
+	in.take([]byte{0xa0, 203, 0, 0}, hostile, t0.Add(3*time.Second))
+	in.take(sr(2), rtcpFrom, t0.Add(3*time.Second))
 	st := s.Stats()
-	if st.ForeignSSRC != 3 || st.Packets != 4 {
-		t.Errorf("stats %+v: want 3 foreign SSRC, 4 packets", st)
+	if st.ForeignSSRC != 5 || st.Packets != 4 || st.RTCP != 1 {
+		t.Errorf("stats %+v: want 5 foreign SSRC, 4 packets, 1 RTCP", st)
 	}
 	s.mu.Lock()
 	p := s.peers[1]
 	s.mu.Unlock()
-	if p.ssrc != 2 || p.rtp != other {
-		t.Errorf("keyframe requests go to SSRC %d at %v, want 2 at %v", p.ssrc, p.rtp, other)
+	if p.ssrc != 2 || p.rtp != other || p.rtcp != rtcpFrom {
+		t.Errorf("keyframe requests go to SSRC %d at %v / %v, want 2 at %v / %v", p.ssrc, p.rtp, p.rtcp, other, rtcpFrom)
 	}
 }
