@@ -15,6 +15,8 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
+	piontransport "github.com/pion/transport/v5"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -326,6 +328,9 @@ func settingEngine(o WebRTCOptions) (webrtc.SettingEngine, error) {
 		se.SetInterfaceFilter(func(name string) bool { return slices.Contains(names, name) })
 	}
 	se.SetIncludeLoopbackCandidate(o.LoopbackCandidates)
+	if o.UDPMux == nil {
+		se.SetNet(&bufferedNet{})
+	}
 	if o.ICEDisconnectedTimeout != 0 || o.ICEFailedTimeout != 0 {
 		disconnected, failed := o.ICEDisconnectedTimeout, o.ICEFailedTimeout
 		if disconnected == 0 {
@@ -338,6 +343,60 @@ func settingEngine(o WebRTCOptions) (webrtc.SettingEngine, error) {
 		se.SetICETimeouts(disconnected, failed, 2*time.Second)
 	}
 	return se, nil
+}
+
+// udpReadBuffer is the receive buffer asked for each ICE socket. The
+// default (about 200 KiB) holds well under a second of a video stream: a
+// reader that a loaded machine stalls for longer loses packets that Janus
+// will not resend. The memory is the kernel's and is used only while
+// packets wait. Without CAP_NET_ADMIN the kernel caps it at
+// net.core.rmem_max (README: raise it).
+const udpReadBuffer = 1 << 20
+
+// bufferedNet is pion's standard network with larger receive buffers on the
+// UDP sockets ICE opens. The sockets stay *net.UDPConn, so pion reads them
+// as before. The network interfaces are listed afresh on every call, as
+// pion does when each ICE agent makes its own network, so that a daemon
+// sees addresses that changed since it started.
+type bufferedNet struct{ stdnet.Net }
+
+// Interfaces implements transport.Net.
+func (*bufferedNet) Interfaces() ([]*piontransport.Interface, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return n.Interfaces()
+}
+
+// InterfaceByIndex implements transport.Net.
+func (*bufferedNet) InterfaceByIndex(index int) (*piontransport.Interface, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return n.InterfaceByIndex(index)
+}
+
+// InterfaceByName implements transport.Net.
+func (*bufferedNet) InterfaceByName(name string) (*piontransport.Interface, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return n.InterfaceByName(name)
+}
+
+// ListenUDP implements transport.Net.
+func (n *bufferedNet) ListenUDP(network string, laddr *net.UDPAddr) (piontransport.UDPConn, error) {
+	c, err := n.Net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	if u, ok := c.(*net.UDPConn); ok {
+		setReadBuffer(u, udpReadBuffer) // best effort: a smaller buffer still works
+	}
+	return c, nil
 }
 
 // logger returns l, or a logger that discards everything.
