@@ -350,6 +350,18 @@ func (d *Daemon) JanusServer() string {
 	return s.Server()
 }
 
+// JanusStats returns the session's counters of bad and unrouted messages
+// from Janus; zero before the first connection.
+func (d *Daemon) JanusStats() janus.SessionStats {
+	d.mu.Lock()
+	s := d.session
+	d.mu.Unlock()
+	if s == nil {
+		return janus.SessionStats{}
+	}
+	return s.Stats()
+}
+
 // JanusReconnects counts the session's reconnections (claimed or
 // re-created) since Start.
 func (d *Daemon) JanusReconnects() uint64 { return d.reconnects.Load() }

@@ -335,6 +335,8 @@ func TestAPI(t *testing.T) {
 				{"janusbridge_janus_reconnects_total", nil},
 				{"janusbridge_ice_restarts_total", map[string]string{"bridge": "cam"}},
 				{"janusbridge_renegotiations_total", map[string]string{"bridge": "cam"}},
+				{"janusbridge_janus_dropped_messages_total", map[string]string{"reason": "bad"}},
+				{"janusbridge_janus_dropped_messages_total", map[string]string{"reason": "unrouted"}},
 			} {
 				if metric(m1, want.name, want.labels) < 0 {
 					t.Errorf("no %s%v in /metrics", want.name, want.labels)

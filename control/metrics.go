@@ -38,6 +38,12 @@ var (
 		"ICE restarts of a bridge.", []string{"bridge"}, nil)
 	descRenegotiations = prometheus.NewDesc("janusbridge_renegotiations_total",
 		"Renegotiations of a bridge after its first negotiation.", []string{"bridge"}, nil)
+	descSourceDropped = prometheus.NewDesc("janusbridge_source_dropped_packets_total",
+		"Datagrams a send bridge's RTP sources dropped, by reason: malformed, wrong_payload_type, foreign_ssrc (stray RTP or RTCP), rtcp_malformed.",
+		[]string{"bridge", "reason"}, nil)
+	descJanusDropped = prometheus.NewDesc("janusbridge_janus_dropped_messages_total",
+		"Messages from Janus dropped: bad (undecodable) or unrouted (for no session, handle or request of ours).",
+		[]string{"reason"}, nil)
 )
 
 var allStates = []string{bridge.StateStarting, bridge.StateNegotiating, bridge.StateUp, bridge.StateWaiting,
@@ -50,7 +56,8 @@ type collector struct{ d *bridge.Daemon }
 // Describe sends every metric's description.
 func (collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUp, descState, descPackets, descBytes, descLost, descNACK, descPLI,
-		descSinkBytes, descSinkErrors, descSinkDropped, descReconnects, descJanusUp, descICERestarts, descRenegotiations} {
+		descSinkBytes, descSinkErrors, descSinkDropped, descReconnects, descJanusUp, descICERestarts, descRenegotiations,
+		descSourceDropped, descJanusDropped} {
 		ch <- d
 	}
 }
@@ -63,6 +70,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descReconnects, prometheus.CounterValue, float64(c.d.JanusReconnects()))
 	ch <- prometheus.MustNewConstMetric(descJanusUp, prometheus.GaugeValue, boolValue(c.d.JanusConnected()))
+	js := c.d.JanusStats()
+	counter(descJanusDropped, js.BadMessages, "bad")
+	counter(descJanusDropped, js.Unrouted, "unrouted")
 	for _, b := range c.d.Bridges() {
 		name := b.Name()
 		state := b.Status().State
@@ -73,6 +83,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		st := b.Stats()
 		counter(descICERestarts, st.ICERestarts, name)
 		counter(descRenegotiations, st.Renegotiations, name)
+		if d := st.SourceDropped; d != nil {
+			counter(descSourceDropped, d.Malformed, name, "malformed")
+			counter(descSourceDropped, d.WrongPayloadType, name, "wrong_payload_type")
+			counter(descSourceDropped, d.ForeignSSRC, name, "foreign_ssrc")
+			counter(descSourceDropped, d.RTCPMalformed, name, "rtcp_malformed")
+		}
 		type trackKey struct{ feed, mid, kind, dir string }
 		type trackSum struct{ packets, bytes, lost, nacks, plis uint64 }
 		tracks := map[trackKey]*trackSum{}
