@@ -42,7 +42,7 @@ var (
 		"Datagrams a send bridge's RTP sources dropped, by reason: malformed, wrong_payload_type, foreign_ssrc (stray RTP or RTCP), rtcp_malformed.",
 		[]string{"bridge", "reason"}, nil)
 	descJanusDropped = prometheus.NewDesc("janusbridge_janus_dropped_messages_total",
-		"Messages from Janus dropped: bad (undecodable) or unrouted (for no session, handle or request of ours).",
+		"Messages from Janus dropped: bad (undecodable), unrouted (for no session, handle or request of ours) or overflow (a handle's unread events at their limit).",
 		[]string{"reason"}, nil)
 )
 
@@ -73,6 +73,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	js := c.d.JanusStats()
 	counter(descJanusDropped, js.BadMessages, "bad")
 	counter(descJanusDropped, js.Unrouted, "unrouted")
+	counter(descJanusDropped, js.Overflow, "overflow")
 	for _, b := range c.d.Bridges() {
 		name := b.Name()
 		state := b.Status().State

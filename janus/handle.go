@@ -36,7 +36,7 @@ func (s *Session) Attach(ctx context.Context, plugin, opaqueID string) (*Handle,
 		return nil, fmt.Errorf("janus: attach %s: reply without id", plugin)
 	}
 	h := &Handle{s: s, id: reply.Data.ID, plugin: plugin, gone: make(chan struct{})}
-	h.events = newMailbox[*Message](&s.wg, s.ctx.Done())
+	h.events = newMailbox[*Message](&s.wg, s.ctx.Done(), handleEventLimit)
 	s.mu.Lock()
 	s.handles[h.id] = h
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package janus
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -163,6 +164,18 @@ func (f *fakeJanus) push(ws bool, msg []byte) {
 	f.polls <- func(w io.Writer) { w.Write(msg) }
 }
 
+// pushAll sends msgs: one by one on the WebSocket connection, as one
+// long-poll answer (an array) over HTTP.
+func (f *fakeJanus) pushAll(ws bool, msgs [][]byte) {
+	if ws {
+		for _, m := range msgs {
+			f.push(true, m)
+		}
+		return
+	}
+	f.push(false, append(append([]byte("["), bytes.Join(msgs, []byte(","))...), ']'))
+}
+
 // pushStream sends a message of size bytes (endless when size < 0) in
 // pieces of 1 MiB, without holding it in memory, until the client gives up
 // on it.
@@ -261,7 +274,8 @@ func unroutedMessages() [][]byte {
 // TestHostileJanus runs a Session against the fake Janus over both
 // transports: bad messages are counted and dropped without disturbing the
 // session, a reply of the wrong shape fails its request at once with
-// ErrBadMessage, an unknown event kind reaches the handle; a huge message
+// ErrBadMessage, an unknown event kind reaches the handle, a flood of
+// events nobody reads is bounded per handle (counted); a huge message
 // (64 MiB) and an endless one break the connection, which the session
 // re-establishes (claim), without ever holding them in memory; a
 // WebSocket connection stalled in the middle of a message is given up
@@ -320,9 +334,43 @@ func testHostileJanus(t *testing.T, ws bool) {
 	}
 	t.Logf("after the garbage: %+v; bad reply: %v", s.Stats(), err)
 
+	// A flood of events nobody reads: the handle holds handleEventLimit of
+	// them, the rest are counted and dropped; once read, events flow.
+	const extra = 1000
+	flood := make([][]byte, handleEventLimit+extra)
+	for i := range flood {
+		flood[i] = []byte(fmt.Sprintf(`{"janus":"event","session_id":%d,"sender":%d,"n":%d}`, fakeSession, fakeHandle, i))
+	}
+	unroutedBefore := s.Stats().Unrouted
+	f.pushAll(ws, append(flood, unroutedMessages()[0]))
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Stats().Unrouted == unroutedBefore && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := s.Stats(); st.Overflow != extra {
+		t.Errorf("flood of %d events: %+v, want %d overflowed", len(flood), st, extra)
+	}
+	for i := range handleEventLimit {
+		m := <-h.Events()
+		if want := fmt.Sprintf(`"n":%d}`, i); !bytes.HasSuffix(m.Raw, []byte(want)) {
+			t.Fatalf("event %d of the flood: %s", i, m.Raw)
+		}
+	}
+	f.push(ws, []byte(fmt.Sprintf(`{"janus":"event","session_id":%d,"sender":%d,"after":1}`, fakeSession, fakeHandle)))
+	select {
+	case m := <-h.Events():
+		if !bytes.Contains(m.Raw, []byte(`"after"`)) {
+			t.Fatalf("after the flood: %s", m.Raw)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event after the flood was read")
+	}
+
 	// Huge and endless messages: the transport is dropped at the read
 	// limit and the session claimed on a new one. Memory: reading up to the
-	// 8 MiB limit costs a few times that in allocations, far from 64 MiB.
+	// 8 MiB limit costs a few times that in allocations (18 MiB measured
+	// for client and fake server together, 35 MiB under -race); reading
+	// the 64 MiB message whole would cost more than 64 MiB.
 	for _, size := range []int64{64 << 20, -1} {
 		claims := f.claimCount()
 		var before, after runtime.MemStats
@@ -334,7 +382,7 @@ func testHostileJanus(t *testing.T, ws bool) {
 		if f.claimCount() != claims+1 || ev.SessionID != fakeSession {
 			t.Errorf("message of %d bytes: %+v after %d claims, want the session claimed", size, ev, f.claimCount()-claims)
 		}
-		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 40<<20 {
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 48<<20 {
 			t.Errorf("message of %d bytes: %d MiB allocated", size, alloc>>20)
 		} else {
 			t.Logf("message of %d bytes: %.1f MiB allocated", size, float64(alloc)/(1<<20))

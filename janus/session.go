@@ -108,7 +108,7 @@ type Session struct {
 	txPrefix string
 	txSeq    atomic.Uint64
 
-	badMessages, unrouted atomic.Uint64
+	badMessages, unrouted, overflow atomic.Uint64
 
 	mu      sync.Mutex
 	t       transport
@@ -143,7 +143,7 @@ func Connect(ctx context.Context, opts Options) (*Session, error) {
 		sessionLost: make(chan struct{}, 1),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.events = newMailbox[SessionEvent](&s.wg, s.ctx.Done())
+	s.events = newMailbox[SessionEvent](&s.wg, s.ctx.Done(), 0)
 	var errs []error
 	for _, server := range opts.Servers {
 		t, id, err := s.open(ctx, server, 0)
@@ -242,11 +242,18 @@ type SessionStats struct {
 	// Unrouted counts messages about no session, handle or request of
 	// ours (dropped): late replies and events, or a confused server.
 	Unrouted uint64
+	// Overflow counts events dropped because their handle already held
+	// 4096 that its reader had not taken (a stuck reader or a flooding
+	// server).
+	Overflow uint64
 }
+
+// handleEventLimit bounds the events a handle holds for its reader.
+const handleEventLimit = 4096
 
 // Stats returns the session's counters.
 func (s *Session) Stats() SessionStats {
-	return SessionStats{BadMessages: s.badMessages.Load(), Unrouted: s.unrouted.Load()}
+	return SessionStats{BadMessages: s.badMessages.Load(), Unrouted: s.unrouted.Load(), Overflow: s.overflow.Load()}
 }
 
 // badMessage counts a message a transport could not decode.
@@ -368,7 +375,9 @@ func (s *Session) dispatch(m *Message) {
 		default:
 		}
 	case h != nil:
-		h.events.post(m)
+		if !h.events.post(m) {
+			s.overflow.Add(1)
+		}
 		if m.Janus == "detached" {
 			h.drop(fmt.Errorf("janus: handle %d detached by Janus: %w", h.id, ErrClosed))
 		}
