@@ -38,12 +38,12 @@ type fakeJanus struct {
 	ws     *websocket.Conn // the newest WebSocket connection
 	wsConn chan struct{}   // closed and replaced at each new WebSocket connection
 	claims int
-	polls  chan func(w io.Writer) // bodies of the next long-poll answers
+	polls  chan func(http.ResponseWriter, *http.Request) // the next long-poll answers
 }
 
 func newFakeJanus(t *testing.T) *fakeJanus {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fakeJanus{t: t, ctx: ctx, wsConn: make(chan struct{}), polls: make(chan func(io.Writer), 64)}
+	f := &fakeJanus{t: t, ctx: ctx, wsConn: make(chan struct{}), polls: make(chan func(http.ResponseWriter, *http.Request), 64)}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(func() {
 		cancel()
@@ -85,8 +85,8 @@ func (f *fakeJanus) serve(w http.ResponseWriter, r *http.Request) {
 		w.Write(f.answer(req))
 	case r.Method == http.MethodGet:
 		select {
-		case body := <-f.polls:
-			body(w)
+		case answer := <-f.polls:
+			answer(w, r)
 		case <-time.After(300 * time.Millisecond):
 			io.WriteString(w, `[{"janus":"keepalive"}]`)
 		case <-f.ctx.Done():
@@ -161,7 +161,7 @@ func (f *fakeJanus) push(ws bool, msg []byte) {
 		}
 		return
 	}
-	f.polls <- func(w io.Writer) { w.Write(msg) }
+	f.polls <- func(w http.ResponseWriter, _ *http.Request) { w.Write(msg) }
 }
 
 // pushAll sends msgs: one by one on the WebSocket connection, as one
@@ -190,7 +190,7 @@ func (f *fakeJanus) pushStream(ws bool, size int64) {
 		}
 	}
 	if !ws {
-		f.polls <- write
+		f.polls <- func(w http.ResponseWriter, _ *http.Request) { write(w) }
 		return
 	}
 	f.mu.Lock()
@@ -229,6 +229,19 @@ func (f *fakeJanus) stallWS() {
 		}
 		c.CloseNow()
 	}()
+}
+
+// stallPoll answers the next long poll with the start of a body, and
+// nothing more until the client gives up on it.
+func (f *fakeJanus) stallPoll() {
+	f.polls <- func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `[{"janus":"eve`)
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-f.ctx.Done():
+		}
+	}
 }
 
 func (f *fakeJanus) claimCount() int {
@@ -279,7 +292,8 @@ func unroutedMessages() [][]byte {
 // (64 MiB) and an endless one break the connection, which the session
 // re-establishes (claim), without ever holding them in memory; a
 // WebSocket connection stalled in the middle of a message is given up
-// when a keepalive goes unanswered.
+// when a keepalive goes unanswered, a stalled long poll after
+// LongPollTimeout.
 func TestHostileJanus(t *testing.T) {
 	for _, ws := range []bool{true, false} {
 		name := map[bool]string{true: "ws", false: "http"}[ws]
@@ -296,6 +310,7 @@ func testHostileJanus(t *testing.T, ws bool) {
 	const timeout = 2 * time.Second
 	ctx := context.Background()
 	s, err := Connect(ctx, Options{Servers: []string{server}, RequestTimeout: timeout, KeepAlive: 500 * time.Millisecond,
+		LongPollTimeout: time.Second,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -392,6 +407,21 @@ func testHostileJanus(t *testing.T, ws bool) {
 		}
 	}
 
+	if !ws {
+		f.stallPoll()
+		start := time.Now()
+		waitSessionEvent(t, s, Claimed, 20*time.Second)
+		t.Logf("stalled long poll replaced after %v", time.Since(start).Round(time.Millisecond))
+		f.push(false, []byte(fmt.Sprintf(`{"janus":"event","session_id":%d,"sender":%d,"after":2}`, fakeSession, fakeHandle)))
+		select {
+		case m := <-h.Events():
+			if !bytes.Contains(m.Raw, []byte(`"after":2`)) {
+				t.Fatalf("after the stalled poll: %s", m.Raw)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event after the stalled poll")
+		}
+	}
 	if ws {
 		f.stallWS()
 		start := time.Now()

@@ -28,6 +28,8 @@ type httpTransport struct {
 	ctx     context.Context // cancelled by close; parent of the long poll
 	cancel  context.CancelFunc
 
+	pollTimeout time.Duration // Options.LongPollTimeout
+
 	wg       sync.WaitGroup
 	pollOnce sync.Once
 	doneCh   chan struct{}
@@ -39,8 +41,9 @@ func newHTTP(ctx context.Context, server string, o *Options, deliver func(*Messa
 	t := &httpTransport{
 		base:    strings.TrimRight(server, "/"),
 		creds:   url.Values{},
-		deliver: deliver,
-		bad:     bad,
+		deliver:     deliver,
+		bad:         bad,
+		pollTimeout: o.LongPollTimeout,
 		doneCh:  make(chan struct{}),
 	}
 	if o.APISecret != "" {
@@ -158,8 +161,10 @@ func (t *httpTransport) listen(sessionID uint64) {
 	})
 }
 
-// poll runs the long-poll loop of a session. The GET has no timeout: Janus
-// answers within about 30 s with a keepalive when there is nothing to say.
+// poll runs the long-poll loop of a session. Janus answers each GET within
+// about 30 s, with a keepalive when there is nothing to say; a GET that
+// takes longer than Options.LongPollTimeout (a stalled server) fails the transport,
+// which the session then replaces. RequestTimeout does not apply.
 func (t *httpTransport) poll(sessionID uint64) {
 	defer t.wg.Done()
 	q := url.Values{}
@@ -169,14 +174,21 @@ func (t *httpTransport) poll(sessionID uint64) {
 	q.Set("maxev", "10")
 	for t.ctx.Err() == nil {
 		q.Set("rid", strconv.FormatInt(time.Now().UnixMilli(), 10))
-		req, err := http.NewRequestWithContext(t.ctx, http.MethodGet,
+		ctx, cancel := context.WithTimeout(t.ctx, t.pollTimeout)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet,
 			t.base+"/"+strconv.FormatUint(sessionID, 10)+"?"+q.Encode(), nil)
 		if err != nil {
+			cancel()
 			t.fail(fmt.Errorf("janus: %w", err))
 			return
 		}
 		msgs, err := t.do(req)
+		timedOut := ctx.Err() != nil
+		cancel()
 		if err != nil {
+			if timedOut && t.ctx.Err() == nil {
+				err = fmt.Errorf("janus: %s: long poll not answered within %v: %w", t.base, t.pollTimeout, err)
+			}
 			if t.ctx.Err() == nil {
 				if errors.Is(err, ErrBadMessage) {
 					t.bad(err)

@@ -27,6 +27,10 @@ type Options struct {
 	// RequestTimeout bounds each request that the caller's context does not
 	// bound more tightly. It never applies to the HTTP long poll. Default 10s.
 	RequestTimeout time.Duration
+	// LongPollTimeout bounds one long-poll GET of an HTTP transport: Janus
+	// answers each within 30 s (a keepalive when idle), so one still open
+	// after this is stalled and the transport is replaced. Default 60s.
+	LongPollTimeout time.Duration
 	// KeepAlive is the interval of session keepalives. Default 25s.
 	KeepAlive time.Duration
 	// ReconnectMin and ReconnectMax bound the backoff between reconnect
@@ -41,6 +45,9 @@ type Options struct {
 func (o *Options) setDefaults() {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
+	}
+	if o.LongPollTimeout <= 0 {
+		o.LongPollTimeout = 60 * time.Second
 	}
 	if o.KeepAlive <= 0 {
 		o.KeepAlive = 25 * time.Second
