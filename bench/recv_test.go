@@ -183,6 +183,12 @@ func runRounds(b *testing.B, j *janustest.Janus, nft *counters, sides [2]side, n
 		}
 		for _, i := range order {
 			s := sides[i]
+			if !j.Running() {
+				// Janus 1.1.2's Streaming relay thread has died (SIGSEGV in
+				// glib) at 500 viewers: say so, and go on with a new one.
+				fmt.Printf("WARNING: Janus is not running (it died in the previous round; dmesg may show why); restarting it for %s streams=%d. Log tail:\n%s\n", s.name, n, j.LogTail(5))
+				j.Restart(b)
+			}
 			b.Run(fmt.Sprintf("%s/streams=%d", s.name, n), func(b *testing.B) {
 				res := measure(b, j, nft, s, n, window, warmup, expect)
 				res.report(b)
@@ -479,6 +485,10 @@ func measure(b *testing.B, j *janustest.Janus, nft *counters, s side, n int, win
 	prof.heap()
 	stop()
 
+	if !j.Running() {
+		b.Logf("WARNING: Janus died during this round (%s streams=%d)", s.name, n)
+		fmt.Printf("WARNING: Janus died during the round %s streams=%d\n", s.name, n)
+	}
 	drops := s1.rcvbufErrors - s0.rcvbufErrors
 	counted := s1.packets - s0.packets
 	res := result{
