@@ -311,7 +311,7 @@ func testHostileJanus(t *testing.T, ws bool) {
 	ctx := context.Background()
 	s, err := Connect(ctx, Options{Servers: []string{server}, RequestTimeout: timeout, KeepAlive: 500 * time.Millisecond,
 		LongPollTimeout: time.Second,
-		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
+		ReconnectMin:    50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,12 +39,12 @@ type httpTransport struct {
 
 func newHTTP(ctx context.Context, server string, o *Options, deliver func(*Message), bad func(error)) (*httpTransport, error) {
 	t := &httpTransport{
-		base:    strings.TrimRight(server, "/"),
-		creds:   url.Values{},
+		base:        strings.TrimRight(server, "/"),
+		creds:       url.Values{},
 		deliver:     deliver,
 		bad:         bad,
 		pollTimeout: o.LongPollTimeout,
-		doneCh:  make(chan struct{}),
+		doneCh:      make(chan struct{}),
 	}
 	if o.APISecret != "" {
 		t.creds.Set("apisecret", o.APISecret)
