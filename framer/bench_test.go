@@ -78,7 +78,7 @@ func benchPush(b *testing.B, codec string, reorder bool) {
 		}
 	}
 	frames := 0
-	f, err := New(tr, NewClock(t0), Options{OnFrame: func(*media.Frame) { frames++ }, SyncHold: -1})
+	f, err := New(tr, NewClock(t0), Options{OnFrame: func(*media.Frame) { frames++ }})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestPushAllocs(t *testing.T) {
 		for _, reorder := range []bool{false, true} {
 			tr, gop, step := benchGOP(codec)
 			frames := 0
-			f, _ := New(tr, NewClock(t0), Options{OnFrame: func(*media.Frame) { frames++ }, SyncHold: -1})
+			f, _ := New(tr, NewClock(t0), Options{OnFrame: func(*media.Frame) { frames++ }})
 			n := 0
 			seq0 := map[*rtp.Packet]uint16{}
 			ts0 := map[*rtp.Packet]uint32{}

@@ -38,6 +38,11 @@ type Clock struct {
 	// the sender came late for good (see srLagConfirm); read on every
 	// packet like gen.
 	shift atomic.Int64
+	// raise is how much later, in all, the shared offset moved for tracks
+	// that started on their arrival times and were later than it at their
+	// first sender report (see senderOffset); read on every packet like
+	// gen. The other tracks follow it in small steps (timeline.advance).
+	raise atomic.Int64
 	// late is each track's lateness (see srWindow), and lag its confirmed
 	// lag (see srLagConfirm), by track index, with the sender time of the
 	// report that measured it.
@@ -81,6 +86,10 @@ func (c *Clock) Epoch() time.Time { return c.epoch }
 // a monotonic reading).
 func (c *Clock) since(t time.Time) int64 { return int64(t.Sub(c.epoch)) }
 
+// local returns the time ns nanoseconds after the epoch, with the epoch's
+// monotonic reading.
+func (c *Clock) local(ns int64) time.Time { return c.epoch.Add(time.Duration(ns)) }
+
 // wall returns the wall-clock time ns nanoseconds after the epoch.
 func (c *Clock) wall(ns int64) time.Time { return c.epochWall.Add(time.Duration(ns)) }
 
@@ -94,26 +103,35 @@ func (c *Clock) ntpSince(ntp uint64) int64 {
 }
 
 // senderOffset returns the offset from sender NTP time to local time that a
-// track starting to use sender reports must use, and the offset's
-// generation. implied is the offset that track measured itself (from its
+// track starting to use sender reports must use, its generation, and the
+// Clock's raise (the track's mapping is sender time + offset + raise +
+// shift). implied is the offset that track measured itself (from its
 // packets' arrival times). The first track sets the shared offset; later
 // tracks reuse it so that they stay aligned with the first, unless theirs
 // differs by more than clockStepThreshold (the sender's NTP clock changed),
-// which replaces it and makes the other tracks follow.
+// which replaces it and makes the other tracks follow at once.
 // With force (a track whose sender reports keep disagreeing with its
 // packets), any difference beyond resyncThreshold replaces it.
-func (c *Clock) senderOffset(implied int64, force bool) (int64, uint64) {
+// A provisional track (its frames are out already, placed on its arrival
+// times) cannot move earlier: when its implied offset is later than the
+// shared one, it raises the shared one to it instead, and the other tracks
+// move later to match (through raise, in small steps).
+func (c *Clock) senderOffset(implied int64, force, provisional bool) (int64, uint64, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	limit := int64(clockStepThreshold)
 	if force {
 		limit = resyncThreshold
 	}
-	if !c.haveOffset || abs64(implied-c.offset) > limit {
-		c.offset, c.haveOffset = implied, true
+	raise := c.raise.Load()
+	switch total := c.offset + raise; {
+	case !c.haveOffset || abs64(implied-total) > limit:
+		c.offset, c.haveOffset = implied-raise, true
 		c.gen.Add(1)
+	case provisional && implied > total:
+		raise = c.raise.Add(implied - total)
 	}
-	return c.offset, c.gen.Load()
+	return c.offset, c.gen.Load(), raise
 }
 
 // lateness records how late the mapping of track id is (late, measured
@@ -145,11 +163,11 @@ func (c *Clock) lagged(id int, lag, at int64) int64 {
 	return least
 }
 
-// currentOffset returns the shared offset and its generation.
-func (c *Clock) currentOffset() (int64, uint64) {
+// currentOffset returns the shared offset, its generation and the raise.
+func (c *Clock) currentOffset() (int64, uint64, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.offset, c.gen.Load()
+	return c.offset, c.gen.Load(), c.raise.Load()
 }
 
 func abs64(v int64) int64 {

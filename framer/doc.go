@@ -61,10 +61,20 @@
 // A Clock is shared by the Framers of one bridge: Frame.PTS counts from its
 // epoch, Frame.Wall is the mapped wall-clock time. Until the first RTCP
 // sender report a track maps RTP timestamps to time from its first packet's
-// arrival. From the first sender report on, it maps them through the
-// report's NTP time: converted to local time with an offset that the Clock
-// takes from the first track to get a report (its minimum packet delay), so
-// all tracks of the sender share it and stay aligned to the sender's clock.
+// arrival, and its frames go out at once on that provisional mapping (a
+// recording starts with the first keyframe, not at the first report, a
+// second later; Janus forwards the tracks of a publisher at nearly the same
+// moment, so they start close to aligned). From the first sender report on,
+// a track maps timestamps through the report's NTP time, converted to local
+// time with an offset that the Clock shares between its tracks, so they
+// stay aligned to the sender's clock. Frames never move earlier: a track
+// whose frames are out keeps its own offset at its first report when that is
+// later than the shared one, and raises the shared one to it; a track that
+// the shared offset puts later than it stands moves later by at most 4 ms
+// per frame (no frame shorter than its interval), or at once when it is more
+// than 100 ms behind. A track that gets a report before its first frame
+// takes the shared offset at once (the first such track sets it from its
+// minimum packet delay).
 // Later reports only slew the mapping (1 ms per report at most, after
 // smoothing), following clock drift without visible steps; a report more
 // than 500 ms off is taken only when the packets' arrival agrees with it,

@@ -23,9 +23,6 @@ const (
 	// DefaultGapThreshold is how far arrival and timestamp may disagree
 	// before the timeline believes the arrival.
 	DefaultGapThreshold = time.Second
-	// DefaultSyncHold is how long the first frames of a stream are held
-	// waiting for its first sender report.
-	DefaultSyncHold = 1500 * time.Millisecond
 )
 
 // seqBase is the extended sequence number of a stream's first packet: far
@@ -63,13 +60,6 @@ type Options struct {
 	// without advancing its timestamps (the pause is kept as a gap) or
 	// jumped them (the jump is removed). Default DefaultGapThreshold.
 	GapThreshold time.Duration
-	// SyncHold is how long the first frames of a stream are held back
-	// waiting for its first sender report, so that they are placed on the
-	// sender's clock from the start: without it, the switch from arrival
-	// times to the reports would step the PTSs (and squeeze or stretch a
-	// few frames). Janus sends a report every second. Default
-	// DefaultSyncHold; negative: no hold.
-	SyncHold time.Duration
 	// KeepAfterLoss keeps emitting a video stream's frames after one is
 	// lost mid-stream (a packet never recovered): the damaged frame is
 	// dropped and a keyframe asked for, but the frames that follow are
@@ -117,6 +107,10 @@ type Stats struct {
 	// SenderReports counts sender reports used; IgnoredSenderReports those
 	// that agreed neither with the mapping nor with the arrival times.
 	SenderReports, IgnoredSenderReports uint64
+	// FirstKeyframe is the arrival time of the first packet of the first
+	// keyframe of a video track, zero before it is emitted: where a
+	// recording's start-up latency counts from.
+	FirstKeyframe time.Time
 }
 
 // Slot states in the reorder ring.
@@ -168,6 +162,7 @@ type Framer struct {
 	// frame assembly (video)
 	inFrame  bool
 	frameTS  int64
+	frameAt  int64 // arrival of the frame's first packet
 	corrupt  bool
 	startOK  bool
 	lastLoss bool // the item delivered last was a loss or a discontinuity
@@ -178,13 +173,11 @@ type Framer struct {
 	keyAsked   bool
 	lastKeyAsk int64
 
-	tl        timeline
-	held      []heldFrame // frames waiting for the first sender report
-	heldSince int64
-	lastNow   int64 // time of the last Push or Tick, ns since epoch
-	lastPTS   time.Duration
-	havePTS   bool
-	stats     Stats
+	tl      timeline
+	lastNow int64 // time of the last Push or Tick, ns since epoch
+	lastPTS time.Duration
+	havePTS bool
+	stats   Stats
 }
 
 // New returns a Framer for track t on clock c. The track's Codec must be
@@ -207,9 +200,6 @@ func New(t media.Track, c *Clock, o Options) (*Framer, error) {
 	}
 	if o.GapThreshold <= 0 {
 		o.GapThreshold = DefaultGapThreshold
-	}
-	if o.SyncHold == 0 {
-		o.SyncHold = DefaultSyncHold
 	}
 	size := DefaultRingSize
 	if o.RingSize > 0 {
@@ -331,7 +321,7 @@ func (f *Framer) Push(p *rtp.Packet, arrival time.Time) {
 	if seq == f.next && !f.holding {
 		f.ring[seq&f.mask] = slot{seq: seq, state: slotDone}
 		f.next++
-		f.deliver(p.Payload, p.Marker, ts, filler, now)
+		f.deliver(p.Payload, p.Marker, ts, filler, now, now)
 	} else {
 		s := &f.ring[seq&f.mask]
 		if s.seq == seq && s.state == slotStored {
@@ -354,9 +344,6 @@ func (f *Framer) Tick(now time.Time) {
 	if f.started {
 		f.lastNow = f.clock.since(now)
 		f.drain(f.lastNow)
-		if len(f.held) > 0 && f.lastNow-f.heldSince >= int64(f.opts.SyncHold) {
-			f.release()
-		}
 	}
 }
 
@@ -371,7 +358,6 @@ func (f *Framer) Flush() {
 		f.inFrame = false
 		f.stats.DroppedFrames++
 	}
-	f.release()
 }
 
 // SenderReport takes the NTP time (64-bit NTP format) and RTP timestamp
@@ -385,7 +371,6 @@ func (f *Framer) SenderReport(ntpTime uint64, rtpTime uint32) {
 	}
 	ts := f.tsRef + int64(int32(rtpTime-uint32(f.tsRef)))
 	result := f.tl.senderReport(f.clock, f.track.Index, f.clock.ntpSince(ntpTime), ts, f.tsRef)
-	f.release()
 	switch result {
 	case srApplied:
 		f.stats.SenderReports++
@@ -458,7 +443,6 @@ func (f *Framer) resync(p *rtp.Packet, now int64, newStream bool) {
 		s.state = slotEmpty
 	}
 	if newStream {
-		f.release() // on the old stream's timeline
 		f.tl.reset()
 	}
 	f.begin(p, now)
@@ -513,7 +497,7 @@ func (f *Framer) releaseTo(to, now int64) {
 func (f *Framer) deliverSlot(s *slot, now int64) {
 	f.next++
 	s.state = slotDone
-	f.deliver(s.buf, s.marker, s.ts, s.filler, now)
+	f.deliver(s.buf, s.marker, s.ts, s.filler, s.arrival, now)
 	f.putBuf(s.buf)
 	s.buf = nil
 }
@@ -544,8 +528,9 @@ func (f *Framer) putBuf(b []byte) {
 	}
 }
 
-// deliver takes the next packet in sequence order.
-func (f *Framer) deliver(payload []byte, marker bool, ts int64, filler bool, now int64) {
+// deliver takes the next packet in sequence order, which arrived at
+// arrival.
+func (f *Framer) deliver(payload []byte, marker bool, ts int64, filler bool, arrival, now int64) {
 	if filler {
 		return
 	}
@@ -563,6 +548,7 @@ func (f *Framer) deliver(payload []byte, marker bool, ts int64, filler bool, now
 	if !f.inFrame {
 		f.inFrame = true
 		f.frameTS = ts
+		f.frameAt = arrival
 		f.corrupt = false
 		f.buf = f.buf[:0]
 		f.dep.begin()
@@ -629,6 +615,9 @@ func (f *Framer) finishFrame(now int64) {
 	if key {
 		f.keyed = true
 	}
+	if key && f.stats.FirstKeyframe.IsZero() {
+		f.stats.FirstKeyframe = f.clock.local(f.frameAt)
+	}
 	f.emit(f.frameTS, data, key)
 }
 
@@ -641,43 +630,18 @@ func (f *Framer) askKeyframe(now int64) {
 	f.opts.OnKeyframeNeeded()
 }
 
-// heldFrame is a frame waiting for the stream's first sender report.
-type heldFrame struct {
-	ts   int64
-	data []byte
-	key  bool
-}
-
-// emit places a frame on the timeline and hands a copy of data over, or
-// holds it while the stream waits for its first sender report.
+// emit places a frame on the timeline and hands a copy of data over.
 func (f *Framer) emit(ts int64, data []byte, key bool) {
-	data = append([]byte(nil), data...)
-	if f.opts.SyncHold > 0 && !f.tl.sr {
-		if len(f.held) == 0 {
-			f.heldSince = f.lastNow
-		}
-		if f.lastNow-f.heldSince < int64(f.opts.SyncHold) {
-			f.held = append(f.held, heldFrame{ts: ts, data: data, key: key})
-			return
-		}
-		f.release() // no report in time: place on arrival times
-	}
-	f.place(ts, data, key)
-}
-
-// release places the held frames with the current mapping.
-func (f *Framer) release() {
-	held := f.held
-	f.held = nil
-	for _, h := range held {
-		f.place(h.ts, h.data, h.key)
-	}
+	f.place(ts, append([]byte(nil), data...), key)
 }
 
 // place puts a frame on the timeline and hands it over; data is the
 // frame's own.
 func (f *Framer) place(ts int64, data []byte, key bool) {
-	wall := f.tl.at(ts)
+	wall, jumped := f.tl.place(ts)
+	if jumped {
+		f.stats.TimeJumps++
+	}
 	pts := time.Duration(wall)
 	if f.havePTS && pts <= f.lastPTS {
 		// Containers want strictly increasing timestamps, at millisecond

@@ -24,9 +24,6 @@ type collector struct {
 func newFramer(t testing.TB, c *Clock, tr media.Track, o Options) (*Framer, *collector) {
 	t.Helper()
 	col := &collector{}
-	if o.SyncHold == 0 {
-		o.SyncHold = -1 // most tests look at placement without the start hold
-	}
 	o.OnFrame = func(fr *media.Frame) { col.frames = append(col.frames, fr) }
 	o.OnKeyframeNeeded = func() { col.keyReqs++ }
 	f, err := New(tr, c, o)

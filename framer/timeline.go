@@ -51,6 +51,13 @@ const (
 	// the framer start over as if the next one were the first: the
 	// sender's NTP clock stepped, or its stream is now late for good.
 	srIgnoreLimit = 5
+	// catchUpJump bounds what a track pays in small steps when it starts
+	// on its arrival times and its first sender report (or another track's)
+	// puts it later: srFastSlew per frame, so a frame is at most that much
+	// longer than its interval and never shorter (25 frames, 0.5-1 s, for
+	// 100 ms). A track owing more (a first packet that came very late)
+	// moves at once: one gap rather than tracks out of step for seconds.
+	catchUpJump = int64(100 * time.Millisecond)
 )
 
 // timeline maps a track's extended RTP timestamps to local time, in
@@ -58,9 +65,15 @@ const (
 //
 //	at(ts) = anchorNs + (ts - anchorTS) / rate
 //
-// Before the first sender report the anchor is the first packet's arrival;
-// afterwards it comes from the sender reports, converted to local time with
-// the Clock's shared offset. Alongside, it tracks the delay of each new
+// Before the first sender report the anchor is the first packet's arrival,
+// and frames are placed with it at once (a provisional mapping: Janus
+// forwards the tracks of a sender at nearly the same moment, so it is close
+// to aligned). Afterwards the mapping comes from the sender reports,
+// converted to local time with the Clock's shared offset. The first report
+// of a track that placed frames already never moves it earlier (PTSs would
+// go back): if the shared offset puts the track later, the mapping moves
+// later in small steps (advance); if it puts the track earlier, the track
+// raises the shared offset to its own and the other tracks move later. Alongside, it tracks the delay of each new
 // packet (arrival minus mapped time) and its minimum over the last 5-10 s
 // (the baseline): a packet whose delay departs from the baseline by more
 // than the gap threshold means that the sender paused without advancing its
@@ -78,6 +91,9 @@ type timeline struct {
 	sr        bool   // mapping comes from sender reports
 	offset    int64  // sender NTP -> local, when sr
 	offsetGen uint64 // the Clock's generation of offset
+	raised    int64  // the Clock's raise this mapping has taken (paid or owed)
+	owed      int64  // how much later the mapping has yet to move (advance)
+	placed    bool   // a frame of the stream was placed: never move earlier
 	lastSRNs  int64  // the latest applied report, to realign with
 	lastSRTS  int64
 	srIgnored int   // consecutive reports that disagree with the packets
@@ -127,6 +143,7 @@ func (t *timeline) reset() {
 	t.sr = false
 	t.srIgnored, t.srLag = 0, 0
 	t.pending = false
+	t.owed, t.placed = 0, false
 }
 
 // move shifts the mapping by d nanoseconds, keeping the delay tracker
@@ -189,14 +206,50 @@ func (t *timeline) follow(c *Clock, refTS int64) bool {
 		t.shifted = s
 		return true
 	}
+	if r := c.raise.Load(); r != t.raised {
+		// A provisional track raised the shared offset: move as much
+		// later, in steps (advance).
+		t.owed += r - t.raised
+		t.raised = r
+	}
 	if c.gen.Load() == t.offsetGen {
 		return false
 	}
-	off, gen := c.currentOffset()
-	t.offset, t.offsetGen = off, gen
-	d := t.lastSRNs + ticksToNs(refTS-t.lastSRTS, t.rate) + t.offset + t.shifted - t.at(refTS)
-	t.reanchor(t.lastSRTS, t.lastSRNs+t.offset+t.shifted, d)
+	t.offset, t.offsetGen, t.raised = c.currentOffset()
+	t.owed = 0
+	ns := t.lastSRNs + t.offset + t.raised + t.shifted
+	d := ns + ticksToNs(refTS-t.lastSRTS, t.rate) - t.at(refTS)
+	t.reanchor(t.lastSRTS, ns, d)
 	return true
+}
+
+// advance pays, before a frame is placed, what the mapping owes (see
+// owed): srFastSlew per frame, all at once before the stream's first frame
+// or beyond catchUpJump. It reports a jump (a gap in the track).
+func (t *timeline) advance() bool {
+	if t.owed <= 0 {
+		return false
+	}
+	step := t.owed
+	jump := t.placed && step > catchUpJump
+	if t.placed && !jump {
+		step = min(step, srFastSlew)
+	}
+	t.move(step)
+	t.owed -= step
+	// The reports are judged from where the mapping goes (applySR): that
+	// does not change.
+	t.srMinCur += step
+	t.srMinPrev += step
+	return jump
+}
+
+// place returns where a frame of extended timestamp ts goes, moving the
+// mapping by what it owes first. It reports a jump as advance does.
+func (t *timeline) place(ts int64) (int64, bool) {
+	jump := t.advance()
+	t.placed = true
+	return t.at(ts), jump
 }
 
 // steer takes a later sender report's discrepancy d (its mapping minus
@@ -238,9 +291,10 @@ func (t *timeline) senderReport(c *Clock, id int, srNs, srTS, refTS int64) srRes
 
 func (t *timeline) applySR(c *Clock, id int, srNs, srTS, refTS int64, force bool) srResult {
 	srAt := func(ts int64) int64 { return srNs + ticksToNs(ts-srTS, t.rate) }
-	cur := t.at(refTS)
-	base := t.baseline()
-	sinceSR := t.sinceSR
+	// Judged from where the mapping stands once it has paid what it owes.
+	cur := t.at(refTS) + t.owed
+	base := t.baseline() - t.owed
+	sinceSR := t.sinceSR - t.owed
 	t.sinceSR = t.lastDelay // the next report's arrivals start here
 	t.lastSRNs, t.lastSRTS = srNs, srTS
 	if t.sr {
@@ -250,23 +304,35 @@ func (t *timeline) applySR(c *Clock, id int, srNs, srTS, refTS int64, force bool
 	} else {
 		// The offset that would put this track's minimum delay at zero
 		// (its first packet may have come late); the Clock shares it so
-		// that all tracks align on the sender's clock. The frames held
-		// for this report (Options.SyncHold) are placed with it.
+		// that all tracks align on the sender's clock. A track that placed
+		// frames on its arrival times keeps its own offset instead, or a
+		// later shared one (it never moves earlier).
+		provisional := t.placed && !force
 		implied := cur + base - srAt(refTS) - c.shift.Load()
-		t.offset, t.offsetGen = c.senderOffset(implied, force)
+		if provisional {
+			implied = cur - srAt(refTS) - c.shift.Load()
+		}
+		t.offset, t.offsetGen, t.raised = c.senderOffset(implied, force, provisional)
 		t.sr = true
 		t.srIgnored = 0
 		t.shifted = c.shift.Load() // the other tracks' mappings have it
 		t.srMinCur, t.srMinPrev, t.srWinStart = 0, 0, srNs
-		d := srAt(refTS) + t.offset + t.shifted - cur
-		t.anchorTS, t.anchorNs = srTS, srNs+t.offset+t.shifted
+		ns := srNs + t.offset + t.raised + t.shifted
+		d := srAt(refTS) - srNs + ns - cur
+		if provisional && d >= 0 {
+			t.owed += d // paid by advance, frame by frame
+			return srApplied
+		}
+		d += t.owed // from the current mapping
+		t.owed = 0
+		t.anchorTS, t.anchorNs = srTS, ns
 		t.curMin -= d
 		t.prevMin -= d
 		t.lastDelay -= d
 		t.sinceSR -= d
 		return srApplied
 	}
-	d := srAt(refTS) + t.offset + t.shifted - cur
+	d := srAt(refTS) + t.offset + t.raised + t.shifted - cur
 	switch {
 	case abs64(d) <= resyncThreshold:
 		t.srIgnored, t.srLag = 0, 0

@@ -298,11 +298,11 @@ func TestTimestampJump(t *testing.T) {
 	}
 }
 
-// TestFirstSRClamps: without the start hold, a sender report that puts the
-// track earlier than its arrival-based start (its first packet was late)
-// moves the mapping back, and the PTSs creep forward (1 ms apart) instead of
-// going backwards until the frames catch up.
-func TestFirstSRClamps(t *testing.T) {
+// TestFirstSRNeverBack: a track places its frames on arrival times until
+// its first sender report; a report that puts it earlier than that (its
+// first packet came late) does not move it back: no PTS goes back, no frame
+// is shortened, the track keeps its placement.
+func TestFirstSRNeverBack(t *testing.T) {
 	c := testCodecs[4]
 	f, col := newFramer(t, NewClock(t0), c.track, Options{})
 	s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: 111}
@@ -312,21 +312,121 @@ func TestFirstSRClamps(t *testing.T) {
 	for i, x := range pk {
 		f.Push(x.p, x.at)
 		if i == 100 { // a report with the sender's clock = ours
+			if len(col.frames) < 90 {
+				t.Fatalf("%d frames out before the first report, want them on arrival", len(col.frames))
+			}
 			f.SenderReport(ntpOf(x.at), x.p.Timestamp)
 		}
 	}
 	f.Tick(t0.Add(time.Hour))
-	st := f.Stats()
-	if st.Clamped == 0 || st.Clamped > 6 {
-		t.Errorf("%d frames clamped, want about 5", st.Clamped)
+	if st := f.Stats(); st.Clamped != 0 || st.TimeJumps != 0 || st.SenderReports != 1 {
+		t.Errorf("stats %+v", st)
 	}
 	for i := 1; i < len(col.frames); i++ {
-		if col.frames[i].PTS <= col.frames[i-1].PTS {
-			t.Fatalf("frame %d: PTS does not increase", i)
+		if step := col.frames[i].PTS - col.frames[i-1].PTS; step != 20*time.Millisecond {
+			t.Fatalf("frame %d: step %v", i, step)
 		}
 	}
-	if got, want := col.frames[199].PTS, 199*20*time.Millisecond; got != want {
-		t.Errorf("last PTS %v, want %v (the report's placement)", got, want)
+	if got, want := col.frames[199].PTS, 199*20*time.Millisecond+100*time.Millisecond; got != want {
+		t.Errorf("last PTS %v, want %v (the first packet's placement)", got, want)
+	}
+}
+
+// TestProvisionalStart: audio and video of one sender start at once on
+// their arrival times, before any sender report (a recording starts at the
+// first keyframe, not a report later). At the first reports the track that
+// is earlier than the other moves later, srFastSlew per frame at most (no
+// frame shorter than its interval, none longer by more than 4 ms), or at
+// once when it is more than catchUpJump behind; from then on the tracks are
+// aligned as if they had waited for the reports.
+func TestProvisionalStart(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		audio, video time.Duration // network delays
+		jump         bool
+	}{
+		{"video later", 10 * time.Millisecond, 45 * time.Millisecond, false},
+		{"audio later", 70 * time.Millisecond, 5 * time.Millisecond, false},
+		{"video far later", 10 * time.Millisecond, 250 * time.Millisecond, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewClock(t0)
+			fa, ca := newFramer(t, c, media.Track{Index: 0, Kind: "audio", Codec: media.Opus, PayloadType: 111}, Options{})
+			fv, cv := newFramer(t, c, media.Track{Index: 1, Kind: "video", Codec: media.VP8, PayloadType: 96}, Options{})
+			s := &avSender{
+				start: t0.Add(500 * time.Millisecond), ntpAhead: -2 * time.Second, dur: 10 * time.Second,
+				srEvery: time.Second, audioDelay: tc.audio, videoDelay: tc.video,
+				jitter: 8 * time.Millisecond, tsA: 7, tsV: 0xfffff000, rng: rand.New(rand.NewSource(5)),
+			}
+			ev := s.events(fa, fv)
+			sort.SliceStable(ev, func(i, j int) bool { return ev[i].at.Before(ev[j].at) })
+			var firstVideo time.Time // arrival of the first packet of video frame 0
+			for _, e := range ev {
+				if e.f == fv && !e.sr && e.p.SequenceNumber == 5000 {
+					firstVideo = e.at
+				}
+			}
+			for _, e := range ev {
+				if e.sr {
+					if len(ca.frames) == 0 || len(cv.frames) == 0 {
+						t.Fatalf("%d audio and %d video frames before the first report", len(ca.frames), len(cv.frames))
+					}
+					e.f.SenderReport(e.ntp, e.srRTP)
+					continue
+				}
+				e.f.Push(e.p, e.at)
+				if len(cv.frames) == 1 && e.at.Sub(firstVideo) > DefaultMaxDelay+10*time.Millisecond {
+					// (the start of a stream waits DefaultMaxDelay for
+					// packets reordered before its first one)
+					t.Fatalf("the first video frame came %v after its first packet", e.at.Sub(firstVideo))
+				}
+			}
+			if got := fv.Stats().FirstKeyframe; !got.Equal(firstVideo) {
+				t.Errorf("video FirstKeyframe %v, want %v", got.Sub(t0), firstVideo.Sub(t0))
+			}
+			if got := fa.Stats().FirstKeyframe; !got.IsZero() {
+				t.Errorf("audio FirstKeyframe %v, want none", got)
+			}
+			jumps := 0
+			for _, tr := range []struct {
+				col      *collector
+				f        *Framer
+				interval time.Duration
+			}{{ca, fa, 20 * time.Millisecond}, {cv, fv, 40 * time.Millisecond}} {
+				if n := len(tr.col.frames); n != int(s.dur/tr.interval) {
+					t.Fatalf("%d frames, want %d", n, s.dur/tr.interval)
+				}
+				for i := 1; i < len(tr.col.frames); i++ {
+					step := tr.col.frames[i].PTS - tr.col.frames[i-1].PTS
+					if step < tr.interval || step > tr.interval+time.Duration(srFastSlew) && !tc.jump {
+						t.Errorf("frame %d: step %v, interval %v", i, step, tr.interval)
+					}
+				}
+				st := tr.f.Stats()
+				if st.Clamped != 0 || st.SenderReports != uint64(s.dur/s.srEvery)-1 {
+					t.Errorf("stats %+v", st)
+				}
+				jumps += int(st.TimeJumps)
+			}
+			if want := map[bool]int{false: 0, true: 1}[tc.jump]; jumps != want {
+				t.Errorf("%d time jumps, want %d", jumps, want)
+			}
+			// Audio frame 2k and video frame k were captured together: in
+			// step once the reports are in (1 s) and the catch-up is done
+			// (65 ms at 4 ms per 40 ms video frame: 0.65 s).
+			worst := time.Duration(0)
+			for k := 2000 / 40; k < len(cv.frames); k++ {
+				worst = max(worst, (ca.frames[2*k].PTS - cv.frames[k].PTS).Abs())
+			}
+			if worst > time.Millisecond {
+				t.Errorf("A/V offset up to %v from 2 s, want within 1 ms", worst)
+			}
+			// Placed as late as the later track's first packet, no later.
+			late := max(tc.audio, tc.video)
+			if d := ca.frames[len(ca.frames)-1].PTS - s.start.Add(s.dur-20*time.Millisecond).Sub(t0); d < late || d > late+s.jitter {
+				t.Errorf("audio placed %v after its capture, want %v plus jitter", d, late)
+			}
+		})
 	}
 }
 
@@ -477,43 +577,6 @@ func TestSRBeforeFirstPacket(t *testing.T) {
 	}
 	if col.frames[0].PTS != time.Second {
 		t.Errorf("first PTS %v", col.frames[0].PTS)
-	}
-}
-
-// TestSyncHold: the first frames wait for the first sender report and are
-// placed from it, so a late first packet does not leave a step; without a
-// report they are released after SyncHold on arrival times.
-func TestSyncHold(t *testing.T) {
-	c := testCodecs[4]
-	for _, withSR := range []bool{true, false} {
-		f, col := newFramer(t, NewClock(t0), c.track, Options{SyncHold: time.Second})
-		s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: 111}
-		frames, _ := genStream(c, s, 200, 1)
-		pk := schedule(frames, t0, 20*time.Millisecond)
-		pk[0].at = pk[0].at.Add(100 * time.Millisecond) // the first packet came late
-		for i, x := range pk {
-			f.Push(x.p, x.at)
-			if i == 25 {
-				if len(col.frames) != 0 {
-					t.Fatalf("withSR=%v: %d frames before the report or the hold's end", withSR, len(col.frames))
-				}
-				if withSR { // a report with the sender's clock = ours
-					f.SenderReport(ntpOf(x.at), x.p.Timestamp)
-				}
-			}
-		}
-		f.Flush()
-		if len(col.frames) != 200 {
-			t.Fatalf("withSR=%v: %d frames, want 200", withSR, len(col.frames))
-		}
-		for i := 1; i < len(col.frames); i++ {
-			if d := col.frames[i].PTS - col.frames[i-1].PTS; d != 20*time.Millisecond && (withSR || i != 1) {
-				t.Fatalf("withSR=%v: frame %d: PTS step %v, want 20ms", withSR, i, d)
-			}
-		}
-		if withSR && col.frames[0].PTS != 0 {
-			t.Errorf("first frame at %v, want 0 (the report's placement)", col.frames[0].PTS)
-		}
 	}
 }
 
