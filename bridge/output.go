@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -80,7 +81,7 @@ func (r *recv) addSink(out *output, sc *config.Sink) error {
 		if err != nil {
 			return err
 		}
-		out.files = append(out.files, newSinkQueue(sc.Name, s, &SinkStats{}, log))
+		out.files = append(out.files, newSinkQueue(sc.Name, s, &SinkStats{}, log, takesVideo(sc)))
 		return nil
 	}
 	if !sc.IsFile() {
@@ -94,8 +95,17 @@ func (r *recv) addSink(out *output, sc *config.Sink) error {
 	if err != nil {
 		return err
 	}
-	out.files = append(out.files, newSinkQueue(sc.Name, s, &SinkStats{}, log))
+	out.files = append(out.files, newSinkQueue(sc.Name, s, &SinkStats{}, log, takesVideo(sc)))
 	return nil
+}
+
+// takesVideo returns whether a sink of configuration sc writes a track
+// that is video.
+func takesVideo(sc *config.Sink) func(media.Track) bool {
+	return func(t media.Track) bool {
+		return t.Kind == "video" && (len(sc.Kinds) == 0 || slices.Contains(sc.Kinds, "video")) &&
+			media.SinkAccepts(sc.Type, t.Codec)
+	}
 }
 
 // track returns the output's track for an offered stream, creating it
@@ -110,7 +120,7 @@ func (out *output) track(o sdpTrack, r *recv) (*recvTrack, error) {
 		ClockRate: o.clockRate, Channels: o.channels, PayloadType: o.payloadType, Fmtp: o.fmtp}
 	t := &recvTrack{out: out, desc: desc, srs: make(chan rtcp.SenderReport, 4)}
 	f, err := framer.New(desc, out.clock, framer.Options{
-		OnFrame:          out.fanOut,
+		OnFrame:          t.onFrame,
 		OnKeyframeNeeded: func() { r.requestKeyframe(false) },
 		// Janus's timestamps keep real pauses (and its sender reports
 		// correct them within a second), while our own reader may stall
@@ -155,6 +165,16 @@ func (out *output) setTracks(descs []media.Track) error {
 		errs = append(errs, s.setTracks(descs))
 	}
 	return errors.Join(errs...)
+}
+
+// onFrame takes a frame of the track from its framer, noting the first
+// video keyframe's arrival.
+func (t *recvTrack) onFrame(f *media.Frame) {
+	if f.Keyframe && t.desc.Kind == "video" && t.stats.FirstKeyframe.Load() == nil {
+		at := t.framer.Stats().FirstKeyframe
+		t.stats.FirstKeyframe.Store(&at)
+	}
+	t.out.fanOut(f)
 }
 
 // fanOut hands a frame to every file sink's queue. Each sink gets its own

@@ -25,6 +25,9 @@ type sinkQueue struct {
 	log   *slog.Logger
 	work  chan sinkWork
 	wg    sync.WaitGroup
+	// takesVideo tells a video track the sink writes (for
+	// SinkStats.FirstVideoFrame).
+	takesVideo func(media.Track) bool
 
 	// mu guards closed against sends on the closed queue: a reader may
 	// still push while its output is closed (a publisher left).
@@ -41,8 +44,8 @@ type sinkWork struct {
 	tracks []media.Track
 }
 
-func newSinkQueue(name string, sink media.FrameSink, stats *SinkStats, log *slog.Logger) *sinkQueue {
-	q := &sinkQueue{name: name, sink: sink, stats: stats, log: log, work: make(chan sinkWork, queueLen)}
+func newSinkQueue(name string, sink media.FrameSink, stats *SinkStats, log *slog.Logger, takesVideo func(media.Track) bool) *sinkQueue {
+	q := &sinkQueue{name: name, sink: sink, stats: stats, log: log, work: make(chan sinkWork, queueLen), takesVideo: takesVideo}
 	q.wg.Add(1)
 	go q.run()
 	return q
@@ -50,12 +53,25 @@ func newSinkQueue(name string, sink media.FrameSink, stats *SinkStats, log *slog
 
 func (q *sinkQueue) run() {
 	defer q.wg.Done()
+	var video []bool // by track index: a video track the sink writes
 	for w := range q.work {
 		var err error
 		if w.frame != nil {
+			track := w.frame.Track // the frame is the sink's from here
 			err = q.sink.WriteFrame(w.frame)
+			if err == nil && track < len(video) && video[track] && q.stats.FirstVideoFrame.Load() == nil {
+				now := time.Now()
+				q.stats.FirstVideoFrame.Store(&now)
+			}
 		} else {
 			err = q.sink.SetTracks(w.tracks)
+			video = video[:0]
+			for _, t := range w.tracks {
+				for len(video) <= t.Index {
+					video = append(video, false)
+				}
+				video[t.Index] = q.takesVideo(t)
+			}
 		}
 		if err != nil {
 			q.stats.Errors.Add(1)

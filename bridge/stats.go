@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"sync/atomic"
+	"time"
 )
 
 // TrackStats are the counters of one track, kept in one place for the
@@ -16,6 +17,9 @@ type TrackStats struct {
 	NACKs atomic.Uint64
 	// PLIs counts the keyframe requests we sent.
 	PLIs atomic.Uint64
+	// FirstKeyframe is when the first packet of the track's first video
+	// keyframe arrived (framer.Stats.FirstKeyframe); nil before.
+	FirstKeyframe atomic.Pointer[time.Time]
 }
 
 // SinkStats are the counters of one sink.
@@ -23,4 +27,7 @@ type SinkStats struct {
 	Bytes   atomic.Uint64
 	Errors  atomic.Uint64
 	Dropped atomic.Uint64
+	// FirstVideoFrame is when the sink took its first video frame (its
+	// WriteFrame returned); nil before, and for a sink without video.
+	FirstVideoFrame atomic.Pointer[time.Time]
 }

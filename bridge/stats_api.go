@@ -3,6 +3,7 @@ package bridge
 import (
 	"cmp"
 	"slices"
+	"time"
 
 	"github.com/janusbridge/janusbridge/config"
 	"github.com/janusbridge/janusbridge/sinks"
@@ -66,6 +67,9 @@ type TrackSnapshot struct {
 	Lost  uint64 `json:"lost"`
 	NACKs uint64 `json:"nacks"`
 	PLIs  uint64 `json:"plis"`
+	// FirstKeyframe is when the first packet of an "in" video track's
+	// first keyframe arrived: a recording's start-up counts from it.
+	FirstKeyframe *time.Time `json:"first_keyframe,omitempty"`
 }
 
 // SinkSnapshot is the state of one sink of an output.
@@ -84,6 +88,9 @@ type SinkSnapshot struct {
 	// Dropped counts the frames discarded because a file sink's queue was
 	// full (an rtp sink has no queue).
 	Dropped uint64 `json:"dropped"`
+	// FirstVideoFrame is when a file or rtmp sink wrote its first video
+	// frame; minus its track's FirstKeyframe, the start-up latency.
+	FirstVideoFrame *time.Time `json:"first_video_frame,omitempty"`
 	// File is a file sink's own status (current path, files, errors, last
 	// error, state); nil for other sinks.
 	File *sinks.FileStatus `json:"file,omitempty"`
@@ -121,6 +128,7 @@ func (b *Bridge) recvStats(r *recv) BridgeStats {
 				Feed: out.feed.id, Index: t.desc.Index, MID: t.desc.MID, Kind: t.desc.Kind, Codec: t.desc.Codec, Direction: "in",
 				Packets: t.stats.Packets.Load(), Bytes: t.stats.Bytes.Load(),
 				Lost: t.stats.Lost.Load(), NACKs: t.stats.NACKs.Load(), PLIs: t.stats.PLIs.Load(),
+				FirstKeyframe: t.stats.FirstKeyframe.Load(),
 			})
 		}
 	}
@@ -148,6 +156,7 @@ func (b *Bridge) recvStats(r *recv) BridgeStats {
 				q := files[0]
 				files = files[1:]
 				s.Errors, s.Dropped = q.stats.Errors.Load(), q.stats.Dropped.Load()
+				s.FirstVideoFrame = q.stats.FirstVideoFrame.Load()
 				if fs, ok := q.sink.(fileStatuser); ok {
 					status := fs.Status()
 					s.File, s.Bytes = &status, status.Bytes
