@@ -25,8 +25,8 @@
 // arrival of the first packet after it: NACK retransmissions come back with
 // their original sequence numbers (no RTX is negotiated with Janus), so a
 // retransmission in time fills the hole. After that the packet is lost. The
-// start of a stream is held as long, so that packets sent before the first
-// one to arrive still count.
+// start of a stream is held 50 ms (MaxDelay if shorter), so that packets
+// sent before the first one to arrive, reordered, still count.
 //
 // A lost packet drops the video frame it belonged to (a frame is emitted
 // only when its start and its end are certain and every packet in between

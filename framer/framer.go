@@ -29,6 +29,12 @@ const (
 // from zero so that a packet from before it is still positive.
 const seqBase = 1 << 32
 
+// startHold is how long the start of a stream waits for packets sent
+// before its first one (reordered on the way; a lost one cannot be asked
+// for: nothing tells it exists). It delays the first frame, often the
+// first keyframe of a recording, so it is short.
+const startHold = 50 * time.Millisecond
+
 // staleResync is how many packets in a row far behind the stream (by
 // sequence number or timestamp) are taken as a sender restart.
 const staleResync = 4
@@ -414,10 +420,10 @@ func (f *Framer) begin(p *rtp.Packet, now int64) {
 	f.holeSeq = 0
 	f.staleRun = 0
 	f.lastLoss = true // what came before is unknown
-	// Hold the start for MaxDelay (200 ms at most): packets sent before
+	// Hold the start (startHold, MaxDelay if shorter): packets sent before
 	// this one may still arrive (reordered), and the first frame is often
 	// the keyframe.
-	f.holding, f.holdUntil = true, now+min(f.maxDelay, int64(DefaultMaxDelay))
+	f.holding, f.holdUntil = true, now+min(f.maxDelay, int64(startHold))
 }
 
 // resync ends the current stream (what waits in the ring is delivered, the

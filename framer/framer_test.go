@@ -263,10 +263,11 @@ func TestStartsAtKeyframe(t *testing.T) {
 		f.Push(x.p, x.at)
 	}
 	checkFrames(t, col.frames, want, seqRange(30, 40))
-	// The start is held 200 ms, then 1 s of waiting: requests at 0.2 and
-	// 0.72 s (rate-limited to one per 500 ms); the keyframe comes at 1.2 s.
-	if st := f.Stats(); st.SkippedFrames != 30 || col.keyReqs != 2 {
-		t.Errorf("skipped %d, %d keyframe requests; want 30 and 2", st.SkippedFrames, col.keyReqs)
+	// The start is held 50 ms, then more than a second of waiting: three
+	// requests (rate-limited to one per 500 ms) before the keyframe comes
+	// at 1.2 s.
+	if st := f.Stats(); st.SkippedFrames != 30 || col.keyReqs != 3 {
+		t.Errorf("skipped %d, %d keyframe requests; want 30 and 3", st.SkippedFrames, col.keyReqs)
 	}
 }
 

@@ -430,6 +430,34 @@ func TestProvisionalStart(t *testing.T) {
 	}
 }
 
+// TestStartHold: the start of a stream waits startHold for packets sent
+// before the first one to arrive (reordered), no longer: a keyframe whose
+// second packet came first is emitted whole startHold after it.
+func TestStartHold(t *testing.T) {
+	c := testCodecs[0] // vp8
+	f, col := newFramer(t, NewClock(t0), c.track, Options{})
+	s := &stream{ssrc: 1, seq: 1, ts: 1, pt: c.track.PayloadType}
+	frames, want := genStream(c, s, 1, 1)
+	if len(frames[0]) < 3 {
+		t.Fatalf("a keyframe of %d packets, want 3 or more", len(frames[0]))
+	}
+	pk := frames[0]
+	f.Push(pk[1], t0)
+	f.Push(pk[0], t0.Add(30*time.Millisecond))
+	for _, p := range pk[2:] {
+		f.Push(p, t0.Add(31*time.Millisecond))
+	}
+	f.Tick(t0.Add(startHold - time.Millisecond))
+	if len(col.frames) != 0 {
+		t.Fatalf("%d frames before the start hold's end", len(col.frames))
+	}
+	f.Tick(t0.Add(startHold))
+	checkFrames(t, col.frames, want, []int{0})
+	if got := f.Stats().FirstKeyframe; !got.Equal(t0.Add(30 * time.Millisecond)) {
+		t.Errorf("FirstKeyframe %v, want the arrival of its first packet (30ms)", got.Sub(t0))
+	}
+}
+
 // TestSRDrift: the sender's media clock runs 100 ppm slow against its NTP
 // clock; later reports bring the mapping along without any step over a
 // millisecond.
