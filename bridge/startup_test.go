@@ -21,9 +21,9 @@ const startupBudget = 300 * time.Millisecond
 
 // startupCase is one recv bridge of TestStartupLatency.
 type startupCase struct {
-	name   string
-	mp     int    // mountpoint
-	codecs string // the file's streams
+	name    string
+	mp      int           // mountpoint
+	codecs  string        // the file's streams
 	at      time.Duration // when to start, after the first
 	started time.Time
 	rb      *runningBridge
