@@ -70,9 +70,11 @@
 // stay aligned to the sender's clock. Frames never move earlier: a track
 // whose frames are out keeps its own offset at its first report when that is
 // later than the shared one, and raises the shared one to it; a track that
-// the shared offset puts later than it stands moves later by at most 4 ms
-// per frame (no frame shorter than its interval), or at once when it is more
-// than 100 ms behind. A track that gets a report before its first frame
+// the shared offset puts later than it stands moves later (no frame shorter
+// than its interval): audio by at most 4 ms per frame, or at once when it is
+// more than 100 ms behind; video at once (one frame shows longer: many
+// frames a little longer at the start of a file make players guess a lower
+// frame rate). A track that gets a report before its first frame
 // takes the shared offset at once (the first such track sets it from its
 // minimum packet delay).
 // Later reports only slew the mapping (1 ms per report at most, after

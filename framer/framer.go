@@ -249,7 +249,7 @@ func New(t media.Track, c *Clock, o Options) (*Framer, error) {
 	f.video = f.dep != nil
 	f.waitKey = f.video
 	f.checkPT = t.PayloadType != 0 || codec == media.PCMU
-	f.tl = timeline{rate: rate, gap: int64(o.GapThreshold)}
+	f.tl = timeline{rate: rate, gap: int64(o.GapThreshold), video: f.video}
 	return f, nil
 }
 

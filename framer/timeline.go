@@ -51,12 +51,16 @@ const (
 	// the framer start over as if the next one were the first: the
 	// sender's NTP clock stepped, or its stream is now late for good.
 	srIgnoreLimit = 5
-	// catchUpJump bounds what a track pays in small steps when it starts
-	// on its arrival times and its first sender report (or another track's)
-	// puts it later: srFastSlew per frame, so a frame is at most that much
-	// longer than its interval and never shorter (25 frames, 0.5-1 s, for
-	// 100 ms). A track owing more (a first packet that came very late)
-	// moves at once: one gap rather than tracks out of step for seconds.
+	// catchUpJump bounds what an audio track pays in small steps when it
+	// starts on its arrival times and its first sender report (or another
+	// track's) puts it later: srFastSlew per frame, so a frame is at most
+	// that much longer than its interval and never shorter (25 frames,
+	// 0.5 s, for 100 ms). A track owing more (a first packet that came very
+	// late) moves at once: one gap rather than tracks out of step for
+	// seconds. Video always pays at once: one frame shows longer. Steps on
+	// many frames in a row, at the start of a file, make players and ffmpeg
+	// guess a lower frame rate (seen: 23 fps for a 25 fps stream, and then
+	// two frames in one frame slot: "non monotonically increasing dts").
 	catchUpJump = int64(100 * time.Millisecond)
 )
 
@@ -72,8 +76,9 @@ const (
 // converted to local time with the Clock's shared offset. The first report
 // of a track that placed frames already never moves it earlier (PTSs would
 // go back): if the shared offset puts the track later, the mapping moves
-// later in small steps (advance); if it puts the track earlier, the track
-// raises the shared offset to its own and the other tracks move later. Alongside, it tracks the delay of each new
+// later (advance: audio in small steps, video at once); if it puts the
+// track earlier, the track raises the shared offset to its own and the
+// other tracks move later. Alongside, it tracks the delay of each new
 // packet (arrival minus mapped time) and its minimum over the last 5-10 s
 // (the baseline): a packet whose delay departs from the baseline by more
 // than the gap threshold means that the sender paused without advancing its
@@ -81,8 +86,9 @@ const (
 // (time must not be stretched), and the anchor moves so that the packet sits
 // on the baseline again.
 type timeline struct {
-	rate int64
-	gap  int64 // gap threshold, ns
+	rate  int64
+	gap   int64 // gap threshold, ns
+	video bool  // pays what it owes at once (see catchUpJump)
 
 	anchored bool
 	anchorTS int64
@@ -224,15 +230,16 @@ func (t *timeline) follow(c *Clock, refTS int64) bool {
 }
 
 // advance pays, before a frame is placed, what the mapping owes (see
-// owed): srFastSlew per frame, all at once before the stream's first frame
-// or beyond catchUpJump. It reports a jump (a gap in the track).
+// owed): srFastSlew per frame, all at once before the stream's first
+// frame, for video, or beyond catchUpJump. It reports a jump beyond
+// catchUpJump (a gap in the track).
 func (t *timeline) advance() bool {
 	if t.owed <= 0 {
 		return false
 	}
 	step := t.owed
 	jump := t.placed && step > catchUpJump
-	if t.placed && !jump {
+	if t.placed && !jump && !t.video {
 		step = min(step, srFastSlew)
 	}
 	t.move(step)
