@@ -41,7 +41,7 @@ type Clock struct {
 	// raise is how much later, in all, the shared offset moved for tracks
 	// that started on their arrival times and were later than it at their
 	// first sender report (see senderOffset); read on every packet like
-	// gen. The other tracks follow it in small steps (timeline.advance).
+	// gen. The other tracks move later to match (timeline.advance).
 	raise atomic.Int64
 	// late is each track's lateness (see srWindow), and lag its confirmed
 	// lag (see srLagConfirm), by track index, with the sender time of the
@@ -115,7 +115,7 @@ func (c *Clock) ntpSince(ntp uint64) int64 {
 // A provisional track (its frames are out already, placed on its arrival
 // times) cannot move earlier: when its implied offset is later than the
 // shared one, it raises the shared one to it instead, and the other tracks
-// move later to match (through raise, in small steps).
+// move later to match (through raise).
 func (c *Clock) senderOffset(implied int64, force, provisional bool) (int64, uint64, int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -214,7 +214,7 @@ func (t *timeline) follow(c *Clock, refTS int64) bool {
 	}
 	if r := c.raise.Load(); r != t.raised {
 		// A provisional track raised the shared offset: move as much
-		// later, in steps (advance).
+		// later (advance).
 		t.owed += r - t.raised
 		t.raised = r
 	}
