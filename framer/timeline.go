@@ -69,8 +69,9 @@ const (
 //
 //	at(ts) = anchorNs + (ts - anchorTS) / rate
 //
-// Before the first sender report the anchor is the first packet's arrival,
-// and frames are placed with it at once (a provisional mapping: Janus
+// Before the first sender report the anchor is the earliest arrival (the
+// first packet's, moved earlier by a packet that arrives earlier than the
+// mapping says until a frame is placed), and frames are placed with it at once (a provisional mapping: Janus
 // forwards the tracks of a sender at nearly the same moment, so it is close
 // to aligned). Afterwards the mapping comes from the sender reports,
 // converted to local time with the Clock's shared offset. The first report
@@ -175,6 +176,13 @@ func (t *timeline) observe(ts, now int64) bool {
 	}
 	jumped := false
 	delay := now - t.at(ts)
+	if delay < 0 && !t.placed && !t.sr {
+		// No frame is out yet: the provisional mapping may still move
+		// earlier, to the earliest arrival so far (the first packets may
+		// have waited for the reader, and come in a burst).
+		t.move(delay)
+		delay = 0
+	}
 	if excess := delay - t.baseline(); excess > t.gap || excess < -t.gap {
 		// A pause with frozen timestamps (excess > 0) or a timestamp jump
 		// (excess < 0): put this packet on the baseline.

@@ -300,15 +300,18 @@ func TestTimestampJump(t *testing.T) {
 
 // TestFirstSRNeverBack: a track places its frames on arrival times until
 // its first sender report; a report that puts it earlier than that (its
-// first packet came late) does not move it back: no PTS goes back, no frame
-// is shortened, the track keeps its placement.
+// first packets came late, and its frames were out before the packets on
+// time showed it) does not move it back: no PTS goes back, no frame is
+// shortened, the track keeps its placement.
 func TestFirstSRNeverBack(t *testing.T) {
 	c := testCodecs[4]
 	f, col := newFramer(t, NewClock(t0), c.track, Options{})
 	s := &stream{ssrc: 1, seq: 1, ts: 1000, pt: 111}
 	frames, _ := genStream(c, s, 200, 1)
 	pk := schedule(frames, t0, 20*time.Millisecond)
-	pk[0].at = pk[0].at.Add(100 * time.Millisecond) // the first packet came late
+	for i := range 10 { // the first packets came late
+		pk[i].at = pk[i].at.Add(100 * time.Millisecond)
+	}
 	for i, x := range pk {
 		f.Push(x.p, x.at)
 		if i == 100 { // a report with the sender's clock = ours
@@ -441,6 +444,44 @@ func TestProvisionalStart(t *testing.T) {
 				t.Errorf("audio placed %v after its capture, want %v plus jitter", d, late)
 			}
 		})
+	}
+}
+
+// TestStartBacklog: the video track's reader starts 1.5 s late and reads
+// what waited for it in a burst. The provisional mapping takes the earliest
+// arrival before its first frame goes out (the end of the burst), not the
+// first packet's: no track is placed 1.5 s late, none has to jump to match.
+func TestStartBacklog(t *testing.T) {
+	c := NewClock(t0)
+	fa, ca := newFramer(t, c, media.Track{Index: 0, Kind: "audio", Codec: media.Opus, PayloadType: 111}, Options{})
+	fv, cv := newFramer(t, c, media.Track{Index: 1, Kind: "video", Codec: media.VP8, PayloadType: 96}, Options{})
+	s := &avSender{
+		start: t0.Add(500 * time.Millisecond), dur: 5 * time.Second, srEvery: time.Second,
+		audioDelay: 10 * time.Millisecond, videoDelay: 12 * time.Millisecond,
+		tsA: 1, tsV: 2, rng: rand.New(rand.NewSource(1)),
+	}
+	ev := s.events(fa, fv)
+	read := s.start.Add(1500 * time.Millisecond)
+	for i, e := range ev {
+		if e.f == fv && !e.sr && e.at.Before(read) {
+			ev[i].at = read
+		}
+	}
+	run(ev)
+	for _, f := range []*Framer{fa, fv} {
+		if st := f.Stats(); st.Clamped != 0 || st.TimeJumps != 0 {
+			t.Errorf("stats %+v", st)
+		}
+	}
+	if d := cv.frames[0].PTS - s.start.Sub(t0); d < 0 || d > 20*time.Millisecond {
+		t.Errorf("the first video frame placed %v after its capture, want its network delay", d)
+	}
+	worst := time.Duration(0)
+	for k := range cv.frames {
+		worst = max(worst, (ca.frames[2*k].PTS - cv.frames[k].PTS).Abs())
+	}
+	if worst > 3*time.Millisecond {
+		t.Errorf("A/V offset up to %v, want within 3 ms", worst)
 	}
 }
 
