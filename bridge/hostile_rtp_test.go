@@ -69,34 +69,38 @@ var hostileDatagrams = []hostileDatagram{
 // versions, payload types and SSRCs, headers whose CSRC count, extension
 // or padding lie, empty and 64 KiB datagrams, RTCP compounds with bad
 // lengths). Nothing crashes, the bridge stays up, the source counts every
-// bad datagram it received (BridgeStats.SourceDropped), and the
-// publisher's subscriber (a recv bridge of the same daemon) receives what
-// the bridge sends, the audio at its normal rate; its recording decodes
-// cleanly.
+// bad datagram it received (BridgeStats.SourceDropped), the bridge sends
+// on what the feed sends (counted by relays in front of the source), and
+// the publisher's subscriber (a recv bridge of the same daemon) receives
+// what the bridge sends; its recording decodes cleanly.
 func TestHostileRTPSource(t *testing.T) {
 	j := janustest.StartJanus(t, janustest.Options{
 		Plugins:   []string{"videoroom"},
 		VideoRoom: janustest.VideoRoomConfig(1234, "vp8"),
 	})
-	ports := janustest.FreeUDPPorts(t, 2) // video, audio (RTCP on +1)
+	// The source's video and audio ports (RTCP on +1), and two relays in
+	// front of them that count what the feed sends.
+	ports := janustest.FreeUDPPorts(t, 4)
 	dir := t.TempDir()
 	rb := startBridges(t, videoRoomSendConfig(j.WSURL(), "vp8", ports[0], ports[1], dir, ""))
-	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[0], AudioPort: ports[1]})
+	relays := []*rtpRelay{startRelay(t, ports[2], ports[0]), startRelay(t, ports[3], ports[1])}
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[2], AudioPort: ports[3]})
 	cam, rec := rb.byName["cam"], rb.byName["rec"]
 	waitFor(t, 30*time.Second, "subscriber receiving", func() bool {
 		return cam.Status().State == bridge.StateUp && inPackets(rec, "video") > 200 && inPackets(rec, "audio") > 100
 	})
 
-	// Packet rates over a window: what the subscriber received of each
-	// kind, and what the send bridge sent in all.
+	// Packet rates over a window: what the feed sent through the relays,
+	// what the send bridge sent, what the subscriber received of each kind.
 	const window = 5 * time.Second
-	type rates struct{ video, audio, sent float64 }
+	type rates struct{ fed, sent, video, audio float64 }
 	measure := func() rates {
+		fed := func() uint64 { return relays[0].Forwarded.Load() + relays[1].Forwarded.Load() }
 		sent := func() uint64 { return outTrack(cam, 0).Packets + outTrack(cam, 1).Packets }
-		v0, a0, s0 := inPackets(rec, "video"), inPackets(rec, "audio"), sent()
+		f0, s0, v0, a0 := fed(), sent(), inPackets(rec, "video"), inPackets(rec, "audio")
 		time.Sleep(window)
 		per := func(n, n0 uint64) float64 { return float64(n-n0) / window.Seconds() }
-		return rates{per(inPackets(rec, "video"), v0), per(inPackets(rec, "audio"), a0), per(sent(), s0)}
+		return rates{per(fed(), f0), per(sent(), s0), per(inPackets(rec, "video"), v0), per(inPackets(rec, "audio"), a0)}
 	}
 	calm := measure()
 
@@ -167,15 +171,15 @@ func TestHostileRTPSource(t *testing.T) {
 	if st := cam.Status(); st.State != bridge.StateUp {
 		t.Errorf("send bridge %s after the blast: %+v", st.State, st)
 	}
-	// The subscriber gets what the bridge sends (no garbage went on to
-	// Janus to break the stream), and the audio at its normal rate: the
-	// feed's Opus is 50 packets/s (the video's rate varies with the
-	// picture; both come in bursts on a loaded machine, hence 70%).
-	if got := blast.video + blast.audio; got < 0.9*blast.sent {
-		t.Errorf("during the blast the subscriber received %.0f packets/s of the %.0f/s sent", got, blast.sent)
+	// During the blast the bridge sends what the feed sends (no good
+	// packet lost among the garbage), and the subscriber gets what the
+	// bridge sends (no garbage went on to Janus to break the stream). The
+	// feed's own rate is not judged: a loaded machine slows it.
+	if blast.sent < 0.95*blast.fed {
+		t.Errorf("during the blast the bridge sent %.0f packets/s of the %.0f/s fed", blast.sent, blast.fed)
 	}
-	if blast.audio < 0.7*50 || blast.video == 0 {
-		t.Errorf("subscriber rate during the blast: %+v (before it: %+v)", blast, calm)
+	if got := blast.video + blast.audio; got < 0.9*blast.sent || blast.video == 0 || blast.audio == 0 {
+		t.Errorf("during the blast the subscriber received %+v of the %.0f packets/s sent", blast, blast.sent)
 	}
 	rb.stop()
 	checkRecording(t, recordingOf(t, dir, "*-cam.mkv"), "audio:opus,video:vp8", 10)

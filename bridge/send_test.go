@@ -253,10 +253,11 @@ func TestSendVideoRoom(t *testing.T) {
 // sender the source sees: what ffmpeg sends to Port goes on to the source
 // from Port, and the keyframe requests the source sends back to Port+1
 // (RTCP PLI or FIR; ffmpeg's own sender reports to that port are not
-// counted) are counted in PLIs.
+// counted) are counted in PLIs; Forwarded counts the RTP packets passed on.
 type rtpRelay struct {
-	Port int
-	PLIs atomic.Uint64
+	Port      int
+	PLIs      atomic.Uint64
+	Forwarded atomic.Uint64
 }
 
 func startRelay(t *testing.T, port, to int) *rtpRelay {
@@ -283,7 +284,9 @@ func startRelay(t *testing.T, port, to int) *rtpRelay {
 			if err != nil {
 				return
 			}
-			rtpConn.WriteToUDP(buf[:n], dst)
+			if _, err := rtpConn.WriteToUDP(buf[:n], dst); err == nil {
+				r.Forwarded.Add(1)
+			}
 		}
 	}()
 	go func() {
