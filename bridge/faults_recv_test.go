@@ -81,7 +81,7 @@ mountpoint = 1
 		s, ok := sinkNamed(f.rb.B.Stats(), "webm0")
 		return ok && s.File != nil && s.File.Path != ""
 	})
-	arrival{f.rb.B, "audio"}.waitMore(t, 50, 5*time.Second) // a second of it (20 ms packets)
+	waitAudio(t, f.rb.B, 50, 15*time.Second) // a second of it (20 ms packets)
 	return f
 }
 
@@ -132,30 +132,40 @@ func (w *procStall) end() float64 {
 	return w.longest.Seconds()
 }
 
-// arrival watches a recv bridge's packet counter of one kind.
-type arrival struct {
-	b    *bridge.Bridge
-	kind string
+// waitAudio waits until b has received n more audio packets (20 ms each:
+// n/50 seconds of media).
+func waitAudio(t *testing.T, b *bridge.Bridge, n uint64, within time.Duration) {
+	t.Helper()
+	base := inPackets(b, "audio")
+	waitUntil(t, fmt.Sprintf("%d audio packets", n), within, func() bool { return inPackets(b, "audio") >= base+n })
 }
 
-// waitMore waits until the counter has moved n packets past where it is
-// now and returns when the first of them was seen (polled every 10 ms, so
-// within 10 ms plus the poll's own delay).
-func (a arrival) waitMore(t *testing.T, n uint64, within time.Duration) time.Time {
+// waitBack waits until the video and audio counters of b have each moved n
+// packets past where they are now and returns when each first moved
+// (within 10 ms).
+func waitBack(t *testing.T, b *bridge.Bridge, n uint64, within time.Duration) (video, audio time.Time) {
 	t.Helper()
-	base := inPackets(a.b, a.kind)
-	var first time.Time
+	kinds := []string{"video", "audio"}
+	base, first := make([]uint64, 2), make([]time.Time, 2)
+	for i, k := range kinds {
+		base[i] = inPackets(b, k)
+	}
 	deadline := time.Now().Add(within)
 	for {
-		now, got := time.Now(), inPackets(a.b, a.kind)
-		if got > base && first.IsZero() {
-			first = now
+		now := time.Now()
+		done := true
+		for i, k := range kinds {
+			got := inPackets(b, k)
+			if got > base[i] && first[i].IsZero() {
+				first[i] = now
+			}
+			done = done && got >= base[i]+n
 		}
-		if got >= base+n {
-			return first
+		if done {
+			return first[0], first[1]
 		}
 		if now.After(deadline) {
-			t.Fatalf("%s: %d packets in %v, want %d", a.kind, got-base, within, n)
+			t.Fatalf("media not back within %v (video from %v, audio from %v)", within, first[0], first[1])
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -314,6 +324,27 @@ func TestRecvTransportCut(t *testing.T) {
 		return proxy.URL("ws", "/")
 	}, "")
 	b := f.rb.B
+	// A reference bridge straight to Janus records the same mountpoint
+	// meanwhile: what a loaded machine does to the feed and Janus shows in
+	// both files, what the cut did only in the other.
+	refDir := filepath.Join(f.dir, "ref")
+	ref := startBridge(t, fmt.Sprintf(`
+[janus]
+servers = [%q]
+[webrtc]
+udp_port_min = 42000
+udp_port_max = 42099
+loopback_candidates = true
+[[bridge]]
+name = "ref"
+plugin = "streaming"
+mountpoint = 1
+  [[bridge.sink]]
+  type = "webm"
+  path = "%s/{bridge}.webm"
+`, f.j.WSURL(), refDir), nil)
+	ref.waitState(t, bridge.StateUp, 15*time.Second)
+	waitAudio(t, ref.B, 50, 15*time.Second)
 	before := b.Status()
 	proc := watchProcess()
 	var events []janus.SessionEventKind
@@ -341,12 +372,13 @@ func TestRecvTransportCut(t *testing.T) {
 	waitUntil(t, "the session claimed", 10*time.Second, claimed)
 	t.Logf("transport down %v; claimed %v after it came back; session events %v",
 		back.Sub(cut).Round(time.Millisecond), time.Since(back).Round(time.Millisecond), events)
-	arrival{b, "audio"}.waitMore(t, 100, 5*time.Second) // the recording goes on after the claim, 2 s
+	waitAudio(t, b, 100, 15*time.Second) // the recording goes on after the claim, 2 s
 	after, stats := b.Status(), b.Stats()
 	stopped := time.Now()
 	stall := proc.end()
 	sink, _ := sinkNamed(b.Stats(), "webm0")
 	f.rb.stop(t)
+	ref.stop(t)
 	t.Logf("the test process stalled %.3fs at most meanwhile; the sink dropped %d frames", stall, sink.Dropped)
 
 	if slices.Contains(events, janus.Recreated) {
@@ -373,13 +405,17 @@ func TestRecvTransportCut(t *testing.T) {
 		filepath.Base(r.files[0]), end, wall, r.at(cut), down, vg, ag)
 	// The media never left: a gap is the machine's, a keyframe's wait at
 	// most would be the bridge's fault.
-	if limit := 0.5 + stall; vg.len() > limit || ag.len() > limit {
-		t.Errorf("longest gaps video %v, audio %v: want none over 0.5 s plus the process's stall (%.2fs): the media never stopped", vg, ag, stall)
+	rr := readRecording(t, refDir)
+	refGap := max(longestGap(rr.video).len(), longestGap(rr.audio).len())
+	t.Logf("the reference recording's longest gaps: video %v, audio %v", longestGap(rr.video), longestGap(rr.audio))
+	if limit := 0.5 + max(stall, refGap); vg.len() > limit || ag.len() > limit {
+		t.Errorf("longest gaps video %v, audio %v: want none over 0.5 s plus the machine's stalls (the process's %.2fs, the reference recording's longest gap %.2fs): the media never stopped",
+			vg, ag, stall, refGap)
 	}
 	// The file ends within the framer's hold (MaxDelay 400 ms) plus the
 	// queue of the stop.
-	if math.Abs(end-wall) > 0.6+stall {
-		t.Errorf("the file holds %.2fs of media, %.2fs of wall time passed: want ± 0.6 s (plus the process's stall, %.2fs)", end, wall, stall)
+	if math.Abs(end-wall) > 0.6+max(stall, refGap) {
+		t.Errorf("the file holds %.2fs of media, %.2fs of wall time passed: want ± 0.6 s (plus the machine's stalls, %.2fs)", end, wall, max(stall, refGap))
 	}
 }
 
@@ -402,9 +438,8 @@ func TestRecvJanusRestart(t *testing.T) {
 	lastV, lastA := waitQuiet(t, b, 200*time.Millisecond, 5*time.Second)
 	f.j.Restart(t)
 	ready := time.Now()
-	videoBack := arrival{b, "video"}.waitMore(t, 10, 15*time.Second)
-	audioBack := arrival{b, "audio"}.waitMore(t, 10, 5*time.Second)
-	arrival{b, "audio"}.waitMore(t, 100, 5*time.Second) // 2 s more, two keyframes
+	videoBack, audioBack := waitBack(t, b, 10, 15*time.Second)
+	waitAudio(t, b, 100, 15*time.Second) // 2 s more, two keyframes
 	after := b.Status()
 	t.Logf("Janus killed, up again after %v; first packets back %v (video) and %v (audio) after the kill, %v after Janus was ready",
 		ready.Sub(killed).Round(time.Millisecond), videoBack.Sub(killed).Round(time.Millisecond),
@@ -433,28 +468,29 @@ func TestRecvJanusRestart(t *testing.T) {
 	outV, outA := videoBack.Sub(lastV).Seconds(), audioBack.Sub(lastA).Seconds()
 	t.Logf("%d file(s); killed at %.2fs; gaps in the file: video %v, audio %v; outage (last packet before the kill to first packet back) video %.3fs, audio %.3fs",
 		len(r.files), r.at(killed), vg, ag, outV, outA)
-	checkGap(t, "video", vg, outV, keyframeGap.Seconds(), stall)
-	checkGap(t, "audio", ag, outA, 0, stall)
+	checkGap(t, "video", vg, outV, keyframeGap.Seconds(), 0, stall)
+	checkGap(t, "audio", ag, outA, 0, 0, stall)
 }
 
 // gapSlack is how far a gap in a file may depart from the outage the test
-// measured at the bridge's packet counters: their 10 ms polls, the framer's
-// placement of the first frames after the outage (from the arrivals, then
-// Janus's first sender reports of the new stream, mapped through the
-// offset the bridge's clock learnt before: measured, the audio of a
-// re-created session lands up to 0.25 s early, the A/V alignment the clock
-// had worked out on the old session being lost), and the packets in flight
-// when the fault struck.
-const gapSlack = 0.35
+// measured at the bridge's packet counters: their 10 ms polls, the packets
+// in flight when the fault struck, and above all the framer's placement of
+// the first frames after the outage (from their arrival, then Janus's
+// first sender reports of the resumed stream, mapped through the offset
+// the bridge's clock learnt before). Measured on a busy machine: audio
+// down to -0.25 s after a Janus restart (the A/V alignment the clock had
+// worked out on the old session is lost); video within its keyframe wait.
+const gapSlack = 0.6
 
 // checkGap checks that a gap in a file keeps the outage: as long, within
-// gapSlack, plus at most extra (a keyframe's wait, a sender's burst), plus
-// or minus the test process's longest stall in the fault (procStall).
-func checkGap(t *testing.T, kind string, g gap, outage, extra, stall float64) {
+// gapSlack, plus at most extra (a keyframe's wait, a sender's burst) and
+// minus at most short beyond gapSlack, plus or minus the test process's
+// longest stall in the fault (procStall).
+func checkGap(t *testing.T, kind string, g gap, outage, extra, short, stall float64) {
 	t.Helper()
-	if slack := gapSlack + stall; g.len() < outage-slack || g.len() > outage+extra+slack {
-		t.Errorf("%s gap in the file %v, the outage was %.3fs: want it kept (%.2f s, + at most %.1f s, ± %.2f s and the process's stall %.2f s)",
-			kind, g, outage, outage, extra, gapSlack, stall)
+	lo, hi := outage-short-gapSlack-stall, outage+extra+gapSlack+stall
+	if g.len() < lo || g.len() > hi {
+		t.Errorf("%s gap in the file %v, the outage was %.3fs: want it kept, %.2f-%.2fs", kind, g, outage, lo, hi)
 	}
 }
 
@@ -484,9 +520,8 @@ func TestRecvICEOutage(t *testing.T) {
 	}
 	end()
 	healed := time.Now()
-	videoBack := arrival{b, "video"}.waitMore(t, 10, 5*time.Second)
-	audioBack := arrival{b, "audio"}.waitMore(t, 10, 5*time.Second)
-	arrival{b, "audio"}.waitMore(t, 100, 5*time.Second) // 2 s more
+	videoBack, audioBack := waitBack(t, b, 10, 5*time.Second)
+	waitAudio(t, b, 100, 15*time.Second) // 2 s more
 	after, stats := b.Status(), b.Stats()
 	t.Logf("outage %v; media back %v (video) and %v (audio) after the network's return; %d ICE restarts, %d renegotiations; states in the outage %v, then %q; handle %d (before %d)",
 		healed.Sub(cut).Round(time.Millisecond), videoBack.Sub(healed).Round(time.Millisecond),
@@ -519,8 +554,12 @@ func TestRecvICEOutage(t *testing.T) {
 	if d := vg.to - r.at(healed); d > 5 {
 		t.Errorf("the file's video resumes %.2fs after the network's return, want within 5 s", d)
 	}
-	checkGap(t, "video", vg, outV, keyframeGap.Seconds(), stall)
-	checkGap(t, "audio", ag, outA, 0, stall)
+	// Known short: Janus's video timestamps cover all but 0.4-0.8 s of
+	// the pause (it relays video into the void until the restart, counted
+	// lost, then holds it still), and the framer places the video on
+	// them; the audio is placed by its arrival (Framer.Resume).
+	checkGap(t, "video", vg, outV, keyframeGap.Seconds(), 0.5, stall)
+	checkGap(t, "audio", ag, outA, 0, 0, stall)
 }
 
 // TestRecvSourceSilent stops the ffmpeg feed of the mountpoint for 5 s and
@@ -545,9 +584,8 @@ func TestRecvSourceSilent(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	f.feed = f.startFeed(t)
-	videoBack := arrival{b, "video"}.waitMore(t, 10, 10*time.Second)
-	audioBack := arrival{b, "audio"}.waitMore(t, 10, 5*time.Second)
-	arrival{b, "audio"}.waitMore(t, 100, 5*time.Second) // two seconds of it
+	videoBack, audioBack := waitBack(t, b, 10, 10*time.Second)
+	waitAudio(t, b, 100, 15*time.Second) // two seconds of it
 	after := b.Status()
 	t.Logf("feed silent: states meanwhile %v; back: video %v, audio %v after their last packet",
 		states, videoBack.Sub(stopped).Round(time.Millisecond), audioBack.Sub(audioStopped).Round(time.Millisecond))
@@ -591,8 +629,8 @@ func TestRecvSourceSilent(t *testing.T) {
 	// (framer's srLagConfirm): the gap may grow by up to a second, the
 	// video's by up to two (measured: +0.4-0.5 s audio, +0.5-2.0 s video:
 	// the framer may place the new sender's video later than its audio).
-	checkGap(t, "video", vg, outV, 2, stall)
-	checkGap(t, "audio", ag, outA, 1, stall)
+	checkGap(t, "video", vg, outV, 2, 0, stall)
+	checkGap(t, "audio", ag, outA, 1, 0, stall)
 	if frames < 25 {
 		t.Errorf("%d video frames after the silence, want a second's (25) or more", frames)
 	}

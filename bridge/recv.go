@@ -336,8 +336,9 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 	// Janus does not keep its timestamps running while it relays nothing
 	// to a viewer (during an ICE restart): the pause must come from the
 	// arrivals. A new PeerConnection's first packet, or the first one
-	// after a pause that follows an ICE restart, starts the framer's
-	// stream over (see resumePause).
+	// after a pause that follows an ICE restart, is placed by its arrival
+	// when it comes later than its timestamp says (Framer.Resume; see
+	// resumePause).
 	restarts, restartAt := r.b.iceRestarts.Load(), time.Time{}
 	var last time.Time
 	for n := 0; ; n++ {
@@ -382,9 +383,9 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 		}
 		switch {
 		case last.IsZero():
-			t.framer.NewStream() // a new PeerConnection (a no-op for the first one)
+			t.framer.Resume() // a new PeerConnection
 		case !restartAt.IsZero() && now.Sub(last) > resumePause:
-			t.framer.NewStream()
+			t.framer.Resume()
 			restartAt = time.Time{}
 		case !restartAt.IsZero() && now.Sub(restartAt) > resumeWait:
 			restartAt = time.Time{} // the restart went through without a pause
@@ -409,9 +410,8 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 }
 
 // After an ICE restart, a pause of the packets longer than resumePause,
-// within resumeWait of the restart, starts the tracks' streams over: the
-// time that passed is taken from the arrivals, not from Janus's timestamps
-// (which it kept still while it relayed nothing). Shorter pauses are
+// within resumeWait of the restart, is taken from the arrivals, not from
+// Janus's timestamps (which it kept still while it relayed nothing). Shorter pauses are
 // jitter; a restart that saw no pause for resumeWait needed none.
 const (
 	resumePause = time.Second

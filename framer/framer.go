@@ -152,7 +152,6 @@ type Framer struct {
 	// sequence and reorder state
 	started   bool
 	ssrc      uint32
-	newStream bool  // NewStream: the next packet begins a new stream
 	next      int64 // next sequence number to deliver
 	highest   int64 // highest sequence number received
 	tsRef     int64 // extended timestamp of the highest packet
@@ -271,7 +270,7 @@ func (f *Framer) Push(p *rtp.Packet, arrival time.Time) {
 	switch {
 	case !f.started:
 		f.begin(p, now)
-	case p.SSRC != f.ssrc || f.newStream:
+	case p.SSRC != f.ssrc:
 		f.resync(p, now, true)
 	}
 	seq := f.highest + int64(int16(p.SequenceNumber-uint16(f.highest)))
@@ -388,13 +387,14 @@ func (f *Framer) SenderReport(ntpTime uint64, rtpTime uint32) {
 	}
 }
 
-// NewStream makes the next packet begin a new stream, as a new SSRC does:
-// what waits is delivered, the timeline starts over from that packet's
-// arrival and the next sender report, and video waits for a keyframe. It is
-// for a sender that resumes after a pause its timestamps may not show (Janus
-// relaying again after an ICE restart). Call it from the goroutine that
-// pushes.
-func (f *Framer) NewStream() { f.newStream = f.started }
+// Resume tells the Framer that the next packet may come after a pause
+// that its timestamps do not show (Janus relaying again after an ICE
+// restart keeps them still while it relays nothing): if it arrives later
+// than its timestamp says, by more than jitter, the mapping moves later by
+// that much, keeping the pause as a gap (Options.GapThreshold does so only
+// for long pauses). The tracks' alignment is kept. Call it from the
+// goroutine that pushes.
+func (f *Framer) Resume() { f.tl.resume = true }
 
 // Stats returns the counters so far.
 func (f *Framer) Stats() Stats { return f.stats }
@@ -413,7 +413,6 @@ func (f *Framer) begin(p *rtp.Packet, now int64) {
 		f.tsRef = seqBase + int64(p.Timestamp)
 	}
 	f.started = true
-	f.newStream = false
 	f.ssrc = p.SSRC
 	f.next = seqBase + int64(p.SequenceNumber)
 	f.highest = f.next - 1

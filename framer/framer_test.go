@@ -410,12 +410,13 @@ func TestSSRCChange(t *testing.T) {
 	}
 }
 
-// TestNewStream: the same SSRC resumes after a 3 s pause with its
-// timestamps and sequence numbers running on as if there had been none
-// (Janus after an ICE restart). Without NewStream the pause is shorter
-// than the gap threshold and the timestamps close it; after NewStream the
-// stream starts over at the packet's arrival, the pause kept.
-func TestNewStream(t *testing.T) {
+// TestResume: the same SSRC resumes after a 3 s pause with its timestamps
+// and sequence numbers running on as if there had been none (Janus after
+// an ICE restart). Without Resume the pause is shorter than the gap
+// threshold and the timestamps close it; after Resume the first packet
+// after the pause is placed at its arrival, the pause kept, on the same
+// stream (no resync).
+func TestResume(t *testing.T) {
 	for _, c := range testCodecs {
 		t.Run(c.name, func(t *testing.T) {
 			for _, call := range []bool{false, true} {
@@ -428,7 +429,7 @@ func TestNewStream(t *testing.T) {
 					last = x.at
 				}
 				if call {
-					f.NewStream()
+					f.Resume()
 				}
 				resume := last.Add(3 * time.Second)
 				for _, x := range schedule(frames[10:], resume, frameDur(c)) {
@@ -436,17 +437,20 @@ func TestNewStream(t *testing.T) {
 				}
 				f.Tick(resume.Add(time.Minute))
 				if len(col.frames) != 20 {
-					t.Fatalf("NewStream %v: %d frames, want 20", call, len(col.frames))
+					t.Fatalf("Resume %v: %d frames, want 20", call, len(col.frames))
 				}
 				got, want := col.frames[10].PTS, resume.Sub(t0)
 				if !call {
 					want = 10 * frameDur(c) // on its timestamps
 				}
 				if got != want {
-					t.Errorf("NewStream %v: frame 10 at %v, want %v", call, got, want)
+					t.Errorf("Resume %v: frame 10 at %v, want %v", call, got, want)
 				}
-				if st := f.Stats(); call != (st.Resyncs == 1) {
-					t.Errorf("NewStream %v: %d resyncs", call, st.Resyncs)
+				if got, want := col.frames[11].PTS-col.frames[10].PTS, frameDur(c); got != want {
+					t.Errorf("Resume %v: frame 11 %v after frame 10, want %v", call, got, want)
+				}
+				if st := f.Stats(); st.Resyncs != 0 || call != (st.TimeJumps == 1) {
+					t.Errorf("Resume %v: %d resyncs, %d time jumps", call, st.Resyncs, st.TimeJumps)
 				}
 			}
 		})

@@ -46,6 +46,9 @@ const (
 	arrivalSlew = int64(time.Millisecond)
 	// delayWindow is the length of one bucket of the minimum-delay tracker.
 	delayWindow = int64(5 * time.Second)
+	// resumeJitter is how late the packet after Framer.Resume may come
+	// before its lateness is taken for a pause.
+	resumeJitter = int64(100 * time.Millisecond)
 	// srIgnoreLimit is how many consecutive sender reports far from the
 	// mapping (beyond resyncThreshold, not a confirmed pause or jump) make
 	// the framer start over as if the next one were the first: the
@@ -94,6 +97,7 @@ type timeline struct {
 	anchored bool
 	anchorTS int64
 	anchorNs int64
+	resume   bool // Framer.Resume: the next packet's lateness is a pause
 
 	sr        bool   // mapping comes from sender reports
 	offset    int64  // sender NTP -> local, when sr
@@ -183,7 +187,9 @@ func (t *timeline) observe(ts, now int64) bool {
 		t.move(delay)
 		delay = 0
 	}
-	if excess := delay - t.baseline(); excess > t.gap || excess < -t.gap {
+	resume := t.resume
+	t.resume = false
+	if excess := delay - t.baseline(); excess > t.gap || excess < -t.gap || resume && excess > resumeJitter {
 		// A pause with frozen timestamps (excess > 0) or a timestamp jump
 		// (excess < 0): put this packet on the baseline.
 		t.anchorNs += excess
