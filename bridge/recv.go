@@ -335,10 +335,11 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 	tr.SetReadDeadline(time.Now().Add(idle))
 	// Janus does not keep its timestamps running while it relays nothing
 	// to a viewer (during an ICE restart): the pause must come from the
-	// arrivals. A new PeerConnection's first packet, or the first one
-	// after a pause that follows an ICE restart, is placed by its arrival
-	// when it comes later than its timestamp says (Framer.Resume; see
-	// resumePause).
+	// arrivals. The first packet after a pause that follows an ICE
+	// restart is placed by its arrival when it comes later than its
+	// timestamp says (Framer.Resume; see resumePause). (A new
+	// PeerConnection after a re-created session brings a new SSRC: the
+	// framer starts over on it.)
 	restarts, restartAt := r.b.iceRestarts.Load(), time.Time{}
 	var last time.Time
 	for n := 0; ; n++ {
@@ -382,9 +383,7 @@ func (r *recv) readRTP(t *recvTrack, tr *webrtc.TrackRemote) {
 			restarts, restartAt = c, now
 		}
 		switch {
-		case last.IsZero():
-			t.framer.Resume() // a new PeerConnection
-		case !restartAt.IsZero() && now.Sub(last) > resumePause:
+		case !restartAt.IsZero() && !last.IsZero() && now.Sub(last) > resumePause:
 			t.framer.Resume()
 			restartAt = time.Time{}
 		case !restartAt.IsZero() && now.Sub(restartAt) > resumeWait:
