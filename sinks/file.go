@@ -1190,9 +1190,17 @@ type bufferedFile struct {
 	size int64
 }
 
-// Write buffers p.
+// Write buffers p. A p that does not fit what is left of the buffer goes
+// out whole after what is buffered, never split across two writes, so
+// that a process killed between them leaves no element cut in two (a
+// muxer hands over whole elements).
 func (b *bufferedFile) Write(p []byte) (int, error) {
-	n, err := b.w.Write(p)
+	if len(p) > b.w.Available() && b.w.Buffered() > 0 {
+		if err := b.w.Flush(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := b.w.Write(p) // an empty buffer passes a p larger than itself straight through
 	b.pos += int64(n)
 	b.size = max(b.size, b.pos)
 	return n, err

@@ -991,3 +991,30 @@ func TestFileMuxerPanic(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+// writeSizes records the size of every write it gets.
+type writeSizes []int
+
+func (w *writeSizes) Write(p []byte) (int, error) {
+	*w = append(*w, len(p))
+	return len(p), nil
+}
+
+// A write that does not fit the buffer's room goes to the file whole, after
+// what was buffered: a kill between two writes never cuts an element.
+func TestBufferedFileKeepsWritesWhole(t *testing.T) {
+	var got writeSizes
+	b := &bufferedFile{w: bufio.NewWriterSize(&got, fileBufferSize)}
+	for _, n := range []int{100, fileBufferSize, 200, fileBufferSize - 300, 200} {
+		if _, err := b.Write(make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	want := writeSizes{100, fileBufferSize, 200 + fileBufferSize - 300, 200}
+	if !slices.Equal(got, want) {
+		t.Errorf("writes %v, want %v", got, want)
+	}
+}
