@@ -19,6 +19,10 @@ import (
 // first video frame within this long of the first keyframe Janus sends it.
 const startupBudget = 300 * time.Millisecond
 
+// audioStartBudget bounds an audio-only bridge's start: first packet to
+// first file bytes, both polled.
+const audioStartBudget = 700 * time.Millisecond
+
 // startupCase is one recv bridge of TestStartupLatency.
 type startupCase struct {
 	name    string
@@ -88,13 +92,13 @@ func (c *startupCase) poll(now time.Time) {
 
 // TestStartupLatency measures issue 7's start-up target against a real Janus:
 // recv bridges started at different moments on a VP8+Opus mountpoint fed with
-// a keyframe every second (the starts 130 ms apart over more than a second,
+// a keyframe every second (the starts 170 ms apart over more than a second,
 // so the first keyframe comes at every point of the bridges' start-up: with
 // the very first packets, while the framer's start waits for reordered
 // packets, or later), and on a video-only one, each write their first video
 // frame within startupBudget of the first keyframe packet they received (the
 // bridges' own stats: TrackSnapshot.FirstKeyframe, SinkSnapshot.FirstVideoFrame).
-// An audio-only bridge writes its first bytes within startupBudget of its
+// An audio-only bridge writes its first bytes within audioStartBudget of its
 // first packet (both polled every 5 ms). Every file then holds the expected
 // streams, decodes without error, starts with a keyframe, and its audio
 // starts with its video.
@@ -107,17 +111,20 @@ func TestStartupLatency(t *testing.T) {
 			janustest.MountpointConfig(2, "", ports[2], 0) +
 			janustest.MountpointConfig(3, "vp8", 0, ports[3]),
 	})
-	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", AudioPort: ports[0], VideoPort: ports[1]})
+	// Small pictures: the encoders leave the CPU to the bridges.
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", AudioPort: ports[0], VideoPort: ports[1],
+		Width: 320, Height: 180, VideoBitrate: "300k"})
 	janustest.StartFeed(t, janustest.FeedOptions{AudioPort: ports[2]})
-	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[3]})
+	janustest.StartFeed(t, janustest.FeedOptions{VideoCodec: "vp8", VideoPort: ports[3],
+		Width: 320, Height: 180, VideoBitrate: "300k"})
 	dir := t.TempDir()
 	if d := os.Getenv("JB_KEEP_DIR"); d != "" {
 		dir = d
 	}
 
-	const step = 130 * time.Millisecond
+	const step = 170 * time.Millisecond
 	var cases []*startupCase
-	for i := range 9 {
+	for i := range 7 {
 		cases = append(cases, &startupCase{name: fmt.Sprintf("av%d", i), mp: 1, codecs: "audio:opus,video:vp8"})
 	}
 	// The audio-only bridge last: its measurement is polled, and starting a
@@ -182,8 +189,15 @@ mountpoint = %d
 		what, from := c.start()
 		t.Logf("%-6s started at +%5dms: first %s at +%5dms, written %3dms later", c.name, c.started.Sub(began).Milliseconds(),
 			what, from.Sub(began).Milliseconds(), d.Milliseconds())
-		if d < 0 || d > startupBudget {
-			t.Errorf("%s: first frame written %v after the first %s, want within %v", c.name, d, what, startupBudget)
+		budget := startupBudget
+		if !c.video() {
+			// Polled, so the poll's own delays count: audio is not issue
+			// 7's target, only the end of the old wait for the first
+			// sender report (frames written 1-1.5 s late) is checked.
+			budget = audioStartBudget
+		}
+		if d < 0 || d > budget {
+			t.Errorf("%s: first frame written %v after the first %s, want within %v", c.name, d, what, budget)
 		}
 		if c.video() {
 			lat = append(lat, d)
