@@ -38,7 +38,9 @@ type fakeJanus struct {
 	ws     *websocket.Conn // the newest WebSocket connection
 	wsConn chan struct{}   // closed and replaced at each new WebSocket connection
 	claims int
-	polls  chan func(http.ResponseWriter, *http.Request) // the next long-poll answers
+	// deafToKeepalives leaves keepalives unanswered (a Janus too busy).
+	deafToKeepalives bool
+	polls            chan func(http.ResponseWriter, *http.Request) // the next long-poll answers
 }
 
 func newFakeJanus(t *testing.T) *fakeJanus {
@@ -134,6 +136,12 @@ func (f *fakeJanus) answer(req map[string]any) []byte {
 	case "attach":
 		return reply("success", fmt.Sprintf(`,"data":{"id":%d}`, fakeHandle))
 	case "keepalive":
+		f.mu.Lock()
+		deaf := f.deafToKeepalives
+		f.mu.Unlock()
+		if deaf {
+			return nil
+		}
 		return reply("ack")
 	case "destroy", "detach":
 		return reply("success")
@@ -450,5 +458,43 @@ func waitSessionEvent(t *testing.T, s *Session, kind SessionEventKind, within ti
 		case <-deadline:
 			t.Fatalf("no %v event within %v", kind, within)
 		}
+	}
+}
+
+// A Janus that answers keepalives late but still sends other messages is
+// busy, not gone: its connection is kept (replacing it would add to its
+// load), where one that sends nothing at all is replaced (TestHostileJanus).
+func TestBusyJanusKeepsItsConnection(t *testing.T) {
+	f := newFakeJanus(t)
+	ctx := context.Background()
+	s, err := Connect(ctx, Options{Servers: []string{f.wsURL()}, RequestTimeout: time.Second, KeepAlive: 300 * time.Millisecond,
+		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	h, err := s.Attach(ctx, PluginStreaming, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.deafToKeepalives = true
+	f.mu.Unlock()
+	end := time.Now().Add(4 * time.Second) // four keepalive timeouts
+	for time.Now().Before(end) {
+		f.push(true, []byte(fmt.Sprintf(`{"janus":"event","session_id":%d,"sender":%d,"plugindata":{"plugin":"janus.plugin.streaming","data":{}}}`, fakeSession, fakeHandle)))
+		select {
+		case <-h.Events():
+		case <-time.After(2 * time.Second):
+			t.Fatal("an event did not arrive")
+		}
+		select {
+		case ev := <-s.Events():
+			t.Fatalf("session event %v (%v): a busy Janus lost its connection", ev.Kind, ev.Err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if n := f.claimCount(); n != 0 {
+		t.Errorf("%d claims, want 0", n)
 	}
 }

@@ -116,6 +116,8 @@ type Session struct {
 	txSeq    atomic.Uint64
 
 	badMessages, unrouted, overflow atomic.Uint64
+	// heard is when the last message from Janus arrived (unix ns).
+	heard atomic.Int64
 
 	mu      sync.Mutex
 	t       transport
@@ -225,6 +227,7 @@ func (s *Session) roundTrip(ctx context.Context, t transport, sessionID, handleI
 	if err != nil {
 		return nil, err
 	}
+	s.heard.Store(time.Now().UnixNano())
 	if reply.Janus == "error" {
 		if reply.Error == nil {
 			return nil, &Error{Reason: "error reply without details"}
@@ -359,6 +362,7 @@ func (s *Session) doAsync(ctx context.Context, h *Handle, req map[string]any) (*
 
 // dispatch routes an unsolicited message from a transport. It never blocks.
 func (s *Session) dispatch(m *Message) {
+	s.heard.Store(time.Now().UnixNano())
 	s.mu.Lock()
 	if m.Transaction != "" {
 		if ch, ok := s.waiters[m.Transaction]; ok && m.Janus == "event" {
@@ -409,9 +413,12 @@ func (s *Session) supervise(t transport) {
 				switch {
 				case errors.Is(err, ErrSessionNotFound):
 					t = s.reconnect(t, err, true)
-				case errors.Is(err, context.DeadlineExceeded):
-					// A connection that answers nothing (a stalled or
-					// never-ending message) is as good as lost.
+				case errors.Is(err, context.DeadlineExceeded) && time.Since(time.Unix(0, s.heard.Load())) >= s.opts.RequestTimeout:
+					// A connection that brought nothing while the keepalive
+					// waited (a stalled or never-ending message) is as good
+					// as lost. One that still brings other messages is a
+					// Janus too busy to answer in time: replacing its
+					// transport would only add to its load.
 					t = s.reconnect(t, fmt.Errorf("janus: keepalive not answered: %w", err), false)
 				}
 			}
