@@ -40,7 +40,10 @@ type fakeJanus struct {
 	claims int
 	// deafToKeepalives leaves keepalives unanswered (a Janus too busy).
 	deafToKeepalives bool
-	polls            chan func(http.ResponseWriter, *http.Request) // the next long-poll answers
+	// readDelay is how long the fake waits before reading each request
+	// from the WebSocket (a slow reader: the client's writes block).
+	readDelay time.Duration
+	polls     chan func(http.ResponseWriter, *http.Request) // the next long-poll answers
 }
 
 func newFakeJanus(t *testing.T) *fakeJanus {
@@ -70,7 +73,7 @@ func (f *fakeJanus) serve(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		c.SetReadLimit(1 << 20)
+		c.SetReadLimit(64 << 20)
 		f.mu.Lock()
 		f.ws = c
 		close(f.wsConn)
@@ -101,6 +104,14 @@ func (f *fakeJanus) readWS(c *websocket.Conn) {
 	defer f.wg.Done()
 	defer c.CloseNow()
 	for {
+		f.mu.Lock()
+		delay := f.readDelay
+		f.mu.Unlock()
+		select {
+		case <-time.After(delay):
+		case <-f.ctx.Done():
+			return
+		}
 		_, data, err := c.Read(f.ctx)
 		if err != nil {
 			return
@@ -496,5 +507,44 @@ func TestBusyJanusKeepsItsConnection(t *testing.T) {
 	}
 	if n := f.claimCount(); n != 0 {
 		t.Errorf("%d claims, want 0", n)
+	}
+}
+
+// A request given up while its message is being written (its context ends:
+// a bridge stopping) fails alone: the WebSocket that every handle shares
+// stays up (coder/websocket closes a connection whose write's context
+// ends during the write).
+func TestCancelledWriteKeepsConnection(t *testing.T) {
+	f := newFakeJanus(t)
+	ctx := context.Background()
+	s, err := Connect(ctx, Options{Servers: []string{f.wsURL()}, RequestTimeout: 5 * time.Second, KeepAlive: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	h, err := s.Attach(ctx, PluginStreaming, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	f.readDelay = 500 * time.Millisecond
+	f.mu.Unlock()
+	// 16 MiB do not fit the loopback socket buffers: the write blocks until
+	// the fake reads, and the request's context ends meanwhile.
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := h.Request(short, map[string]any{"request": "list", "pad": strings.Repeat("x", 16<<20)}); err == nil {
+		t.Fatal("the request with the expired context succeeded")
+	}
+	f.mu.Lock()
+	f.readDelay = 0
+	f.mu.Unlock()
+	if _, err := h.Request(ctx, map[string]any{"request": "list"}); err != nil {
+		t.Fatalf("request after the given-up one: %v", err)
+	}
+	select {
+	case ev := <-s.Events():
+		t.Fatalf("session event %v (%v): the connection was lost", ev.Kind, ev.Err)
+	default:
 	}
 }

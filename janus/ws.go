@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -15,6 +16,9 @@ import (
 // default of 32 KiB is too small for real replies (a Streaming or
 // VideoRoom list of a busy server); 8 MiB holds thousands of entries.
 const maxMessageSize = 8 << 20
+
+// wsWriteTimeout bounds one write of a request on the WebSocket.
+const wsWriteTimeout = 10 * time.Second
 
 // wsTransport speaks the janus-protocol WebSocket subprotocol: requests and
 // replies share one socket with the session's events.
@@ -152,11 +156,17 @@ func (t *wsTransport) roundTrip(ctx context.Context, sessionID, handleID uint64,
 		delete(t.pending, tx)
 		t.mu.Unlock()
 	}()
-	if err := t.conn.Write(ctx, websocket.MessageText, data); err != nil {
+	// The write does not get the request's ctx: coder/websocket closes the
+	// connection when a write's context ends during the write, and a
+	// request given up (a bridge stopping) must not take down the
+	// connection every other handle shares. A write stuck that long means
+	// the connection is broken anyway.
+	wctx, cancel := context.WithTimeout(t.ctx, wsWriteTimeout)
+	err = t.conn.Write(wctx, websocket.MessageText, data)
+	cancel()
+	if err != nil {
 		err = fmt.Errorf("janus: %s: write: %w", t.url, err)
-		if ctx.Err() == nil {
-			t.fail(err)
-		}
+		t.fail(err)
 		return nil, err
 	}
 	select {
