@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -224,12 +225,16 @@ wait:
 	}
 	for _, o := range latest {
 		wg.Go(func() {
+			lived := killed.Sub(o.at).Seconds()
 			first, last, err := packetSpan(o.path)
+			if errors.Is(err, errNoPacket) && lived < 1 {
+				return // killed before its first flush: nothing it had to hold
+			}
 			if err != nil {
 				t.Error(err)
 				return
 			}
-			held, lived := last-first, killed.Sub(o.at).Seconds()
+			held := last - first
 			t.Logf("%s: %.2fs of media (%.2fs to %.2fs), opened %.2fs before the kill", filepath.Base(o.path), held, first, last, lived)
 			if held < lived-1 {
 				t.Errorf("%s: %.2fs of media, opened %.2fs before the kill: more than 1 s lost", filepath.Base(o.path), held, lived)
@@ -240,8 +245,15 @@ wait:
 }
 
 // checkDecodes fails t unless ffmpeg decodes path without a word, but for
-// an element cut at the very end of the file (a kill between the two
-// writes of one flush): ffmpeg says so, and decodes the rest.
+//   - an element cut at the very end of the file (a kill between the two
+//     writes of one flush): ffmpeg says so, and decodes the rest;
+//   - a file killed before its first media was flushed (an MP4 of only its
+//     header): ffmpeg cannot decode what is not there, but ffprobe must
+//     read every stream of the header;
+//   - ffmpeg's null muxer finding two video frames in one slot of the
+//     frame rate it guessed ("non monotonically increasing dts to muxer",
+//     when frame spacing is uneven): the file's own timestamps must then
+//     increase strictly in every stream.
 func checkDecodes(t *testing.T, path string) {
 	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
 	st, serr := os.Stat(path)
@@ -255,10 +267,52 @@ func checkDecodes(t *testing.T, path string) {
 		t.Logf("%s: its last element is cut: %s", filepath.Base(path), msg)
 		return
 	}
+	if _, _, perr := packetSpan(path); errors.Is(perr, errNoPacket) {
+		probe, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0", path).CombinedOutput()
+		if err != nil || len(strings.Fields(string(probe))) == 0 {
+			t.Errorf("%s (%d bytes): no media, and its header does not read: %v %s", filepath.Base(path), st.Size(), err, probe)
+		}
+		return
+	}
+	retimed := err == nil && msg != ""
+	for _, l := range strings.Split(msg, "\n") {
+		retimed = retimed && strings.Contains(l, "non monotonically increasing dts to muxer")
+	}
+	if retimed {
+		if err := dtsIncrease(path); err != nil {
+			t.Errorf("%s: %v (ffmpeg: %s)", filepath.Base(path), err, msg)
+		}
+		return
+	}
 	if err != nil || msg != "" {
 		t.Errorf("%s (%d bytes): decoding the killed file: %v %s", filepath.Base(path), st.Size(), err, msg)
 	}
 }
+
+// dtsIncrease checks that the decoding timestamps of every stream of path
+// increase strictly.
+func dtsIncrease(path string) error {
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=stream_index,dts", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		return fmt.Errorf("ffprobe: %w", err)
+	}
+	last := map[string]int64{}
+	for _, l := range strings.Fields(string(out)) {
+		stream, dts, ok := strings.Cut(strings.TrimSuffix(l, ","), ",")
+		v, err := strconv.ParseInt(dts, 10, 64)
+		if !ok || err != nil {
+			continue // N/A
+		}
+		if prev, seen := last[stream]; seen && v <= prev {
+			return fmt.Errorf("stream %s: dts %d after %d", stream, v, prev)
+		}
+		last[stream] = v
+	}
+	return nil
+}
+
+// errNoPacket is packetSpan's error for a file without a single packet.
+var errNoPacket = errors.New("no packet")
 
 // packetSpan returns the earliest and the latest packet time of path, in
 // seconds.
@@ -274,7 +328,7 @@ func packetSpan(path string) (first, last float64, err error) {
 		}
 	}
 	if math.IsInf(first, 0) {
-		return 0, 0, fmt.Errorf("%s: no packet", path)
+		return 0, 0, fmt.Errorf("%s: %w", path, errNoPacket)
 	}
 	return first, last, nil
 }
