@@ -354,8 +354,12 @@ mountpoint = 1
 	if lossy := *runs["lossy"]; clean.fps > 0 {
 		ratio := lossy.fps / clean.fps
 		t.Logf("video frames per second, lossy/clean: %.2f/%.2f = %.3f", lossy.fps, clean.fps, ratio)
-		if ratio < 0.98 {
-			t.Errorf("the lossy recording has %.2f video frames/s, %.1f%% of the clean one's %.2f: want >= 98%%",
+		// Each packet that stays lost costs its frame. Janus resends a
+		// packet once, and 5% of the resent packets are dropped too: about
+		// 5-15 of the ~145 dropped stay lost in 30 s (750 frames), 0.98-0.99
+		// of the clean rate; 0.97 leaves room for that spread.
+		if ratio < 0.97 {
+			t.Errorf("the lossy recording has %.2f video frames/s, %.1f%% of the clean one's %.2f: want >= 97%%",
 				lossy.fps, 100*ratio, clean.fps)
 		}
 		if _, share := lossy.recovered(); share <= 0 {

@@ -279,7 +279,7 @@ func checkDecodes(t *testing.T, path string) {
 		retimed = retimed && strings.Contains(l, "non monotonically increasing dts to muxer")
 	}
 	if retimed {
-		if err := dtsIncrease(path); err != nil {
+		if err := janustest.DTSIncrease(path); err != nil {
 			t.Errorf("%s: %v (ffmpeg: %s)", filepath.Base(path), err, msg)
 		}
 		return
@@ -287,28 +287,6 @@ func checkDecodes(t *testing.T, path string) {
 	if err != nil || msg != "" {
 		t.Errorf("%s (%d bytes): decoding the killed file: %v %s", filepath.Base(path), st.Size(), err, msg)
 	}
-}
-
-// dtsIncrease checks that the decoding timestamps of every stream of path
-// increase strictly.
-func dtsIncrease(path string) error {
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "packet=stream_index,dts", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		return fmt.Errorf("ffprobe: %w", err)
-	}
-	last := map[string]int64{}
-	for _, l := range strings.Fields(string(out)) {
-		stream, dts, ok := strings.Cut(strings.TrimSuffix(l, ","), ",")
-		v, err := strconv.ParseInt(dts, 10, 64)
-		if !ok || err != nil {
-			continue // N/A
-		}
-		if prev, seen := last[stream]; seen && v <= prev {
-			return fmt.Errorf("stream %s: dts %d after %d", stream, v, prev)
-		}
-		last[stream] = v
-	}
-	return nil
 }
 
 // errNoPacket is packetSpan's error for a file without a single packet.
