@@ -266,9 +266,9 @@ mountpoint = 1
 		fb.waitState(t, bridge.StateUp, 10*time.Second)
 	}
 	// Stalls count from the first packet (ICE and DTLS take longer through
-	// 20% loss).
+	// 20% loss: a lost DTLS flight is resent after 1 s, then 2 s, 4 s...).
 	b20 := bridges["lossy20"].B
-	waitUntil(t, "video through 20% loss", 10*time.Second, func() bool { return inPackets(b20, "video") > 0 })
+	waitUntil(t, "video through 20% loss", 30*time.Second, func() bool { return inPackets(b20, "video") > 0 })
 	stalls := watchStalls(map[string]func() uint64{
 		"lossy20": func() uint64 { return inPackets(b20, "video") },
 		"clean":   func() uint64 { return inPackets(bridges["clean"].B, "video") },

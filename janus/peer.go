@@ -408,6 +408,9 @@ func (p *Peer) AddRemoteCandidate(raw json.RawMessage) error {
 	}
 	for _, c := range cands {
 		if err := p.pc.AddICECandidate(c); err != nil {
+			if p.ctx.Err() != nil { // Close ran meanwhile: pion's agent is gone
+				return fmt.Errorf("janus: remote candidate: %w", ErrClosed)
+			}
 			return fmt.Errorf("janus: remote candidate %q: %w", c.Candidate, err)
 		}
 	}
