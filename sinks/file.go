@@ -2,6 +2,7 @@ package sinks
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -226,7 +227,12 @@ var _ media.FrameSink = (*File)(nil)
 
 // fileSegment is one open file.
 type fileSegment struct {
+	// path is the file's name, "" until it has one: a file is created
+	// without a name where the system allows (O_TMPFILE) and named after
+	// the first bytes reach it, so a crash never leaves an empty file.
 	path     string
+	want     string // the name it asks for (path may add "-1", "-2"...)
+	dir      string
 	file     *os.File
 	out      *bufferedFile
 	mux      muxer
@@ -504,20 +510,28 @@ func (s *File) open(f *media.Frame, now time.Time) error {
 	if s.cfg.MinFree > 0 && !s.spaceOK(now, dir) {
 		return nil
 	}
-	file, path, err := createNew(path)
-	if err != nil {
-		return err
+	want, named := path, ""
+	file := createUnnamed(dir)
+	if file == nil {
+		var err error
+		if file, named, err = createNew(want); err != nil {
+			return err
+		}
 	}
 	out := &bufferedFile{f: file, w: bufio.NewWriterSize(file, fileBufferSize)}
 	mux, err := newGuarded(s.newMuxer, out, s.tracks)
 	if err != nil {
 		file.Close()
-		os.Remove(path)
-		return fmt.Errorf("start %s: %w", path, err)
+		if named != "" {
+			os.Remove(named)
+		}
+		return fmt.Errorf("start %s: %w", want, err)
 	}
 	s.seq++
 	s.cur = &fileSegment{
-		path:     path,
+		path:     named,
+		want:     want,
+		dir:      dir,
 		file:     file,
 		out:      out,
 		mux:      mux,
@@ -526,6 +540,23 @@ func (s *File) open(f *media.Frame, now time.Time) error {
 		firstPTS: f.PTS,
 	}
 	s.state = FileWriting
+	if named != "" {
+		s.log.Info("file opened", "path", named)
+	}
+	return nil
+}
+
+// name gives the current file its name once something reached it (see
+// fileSegment.path).
+func (s *File) name(c *fileSegment) error {
+	if c.path != "" || c.out.size == 0 {
+		return nil
+	}
+	path, err := claimName(c.want, func(p string) error { return linkUnnamed(c.file, p) })
+	if err != nil {
+		return fmt.Errorf("name the file %s: %w", c.want, err)
+	}
+	c.path = path
 	s.log.Info("file opened", "path", path)
 	return nil
 }
@@ -567,7 +598,10 @@ func (s *File) flush(c *fileSegment, now time.Time) error {
 	if err := c.out.Flush(); err != nil {
 		return err
 	}
-	c.flushedPTS, c.flushedAt, c.flushed = c.lastPTS, now, true
+	if err := s.name(c); err != nil {
+		return err
+	}
+	c.flushedPTS, c.flushedAt, c.flushed = c.lastPTS, now, c.path != ""
 	s.backoff = 0 // data reaches the disk again
 	return nil
 }
@@ -577,7 +611,7 @@ func (s *File) flush(c *fileSegment, now time.Time) error {
 func (s *File) fail(err error, now time.Time) {
 	path := ""
 	if s.cur != nil {
-		path = s.cur.path
+		path = cmp.Or(s.cur.path, s.cur.want)
 		s.finish(err)
 	}
 	s.errors++
@@ -605,7 +639,10 @@ func (s *File) finish(failed error) error {
 			err = c.out.Flush()
 		}
 		if err == nil {
-			c.flushedPTS, c.flushed = c.lastPTS, true
+			err = s.name(c)
+		}
+		if err == nil {
+			c.flushedPTS, c.flushed = c.lastPTS, c.path != ""
 		}
 	} else {
 		// As well as possible: the file keeps what reached it.
@@ -633,7 +670,7 @@ func (s *File) wrap(err error) error {
 func (s *File) checkSpace(now time.Time) {
 	dir := templateDir(s.cfg.Template)
 	if s.cur != nil {
-		dir = filepath.Dir(s.cur.path)
+		dir = s.cur.dir
 	}
 	s.spaceOK(now, dir)
 }
@@ -786,6 +823,9 @@ func (s *File) finalise(c *fileSegment) {
 		errs = append(errs, fmt.Errorf("close %s: %w", c.path, err))
 	}
 	if !c.flushed {
+		if c.path == "" {
+			return // never named: it went with its descriptor
+		}
 		if err := os.Remove(c.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.log.Warn("removing empty failed file", "path", c.path, "err", err)
 		}
@@ -1111,9 +1151,22 @@ func sanitizeName(v string) string {
 	return string(b)
 }
 
-// createNew creates path, or path with "-1", "-2"... before its extension
-// when it (or its sidecar) exists: a file is never overwritten.
-func createNew(path string) (*os.File, string, error) {
+// createNew creates a file named path, or as claimName names it.
+func createNew(path string) (f *os.File, name string, err error) {
+	name, err = claimName(path, func(p string) (err error) {
+		f, err = os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		return err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("create file: %w", err)
+	}
+	return f, name, nil
+}
+
+// claimName calls create with path, or with path with "-1", "-2"... before
+// its extension when it (or its sidecar) exists, and returns the name
+// create took: a file is never overwritten.
+func claimName(path string, create func(string) error) (string, error) {
 	ext := filepath.Ext(path)
 	base := strings.TrimSuffix(path, ext)
 	for i := 0; ; i++ {
@@ -1124,12 +1177,12 @@ func createNew(path string) (*os.File, string, error) {
 		if _, err := os.Lstat(p + ".json"); err == nil {
 			continue
 		}
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		err := create(p)
 		if err == nil {
-			return f, p, nil
+			return p, nil
 		}
 		if !errors.Is(err, fs.ErrExist) || i >= 9999 {
-			return nil, "", fmt.Errorf("create file: %w", err)
+			return "", err
 		}
 	}
 }

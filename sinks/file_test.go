@@ -1018,3 +1018,67 @@ func TestBufferedFileKeepsWritesWhole(t *testing.T) {
 		t.Errorf("writes %v, want %v", got, want)
 	}
 }
+
+// fileSilentMuxer writes nothing until a frame says "data".
+type fileSilentMuxer struct{ w io.Writer }
+
+func (m fileSilentMuxer) WriteFrame(f *media.Frame) error {
+	if string(f.Data) != "data" {
+		return nil
+	}
+	_, err := m.w.Write(f.Data)
+	return err
+}
+
+func (fileSilentMuxer) Flush() error { return nil }
+func (fileSilentMuxer) Close() error { return nil }
+
+// TestFileAppearsWithItsFirstBytes: a file shows up in its directory only
+// once something reached it, so a process killed in between leaves no
+// empty file; a file that never got a byte leaves nothing at all.
+func TestFileAppearsWithItsFirstBytes(t *testing.T) {
+	h := newFileHarness(t, func(c *FileConfig) {
+		c.newMuxer = func(w io.WriteSeeker, _ []media.Track) (muxer, error) { return fileSilentMuxer{w}, nil }
+	})
+	h.setTracks(fileAudio)
+	files := func() []string {
+		names, _ := filepath.Glob(filepath.Join(h.dir, "*", "*"))
+		return names
+	}
+	h.write(0, 0, false)
+	if st := h.f.Status(); st.State != FileWriting || st.Path != "" || len(files()) != 0 {
+		t.Fatalf("after a frame the muxer kept: state %q, path %q, files %v: want writing, no file yet", st.State, st.Path, files())
+	}
+	if strings.Contains(h.logs.String(), "file opened") {
+		t.Errorf("\"file opened\" logged before the file exists:\n%s", h.logs)
+	}
+	h.clock.Add(time.Second)
+	if err := h.writeErr(0, time.Second, false, []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	st := h.f.Status()
+	if got := files(); len(got) != 1 || st.Path != got[0] {
+		t.Fatalf("after the muxer wrote: files %v, status path %q: want the one file", got, st.Path)
+	}
+	if b, _ := os.ReadFile(st.Path); string(b) != "data" {
+		t.Errorf("%s holds %q, want %q", st.Path, b, "data")
+	}
+	if n := strings.Count(h.logs.String(), "file opened"); n != 1 {
+		t.Errorf("\"file opened\" logged %d times, want once", n)
+	}
+	h.close()
+	if _, err := os.Stat(st.Path + ".json"); err != nil {
+		t.Errorf("sidecar: %v", err)
+	}
+
+	// A file closed before its first byte leaves nothing.
+	g := newFileHarness(t, func(c *FileConfig) {
+		c.newMuxer = func(w io.WriteSeeker, _ []media.Track) (muxer, error) { return fileSilentMuxer{w}, nil }
+	})
+	g.setTracks(fileAudio)
+	g.write(0, 0, false)
+	g.close()
+	if names, _ := filepath.Glob(filepath.Join(g.dir, "*", "*")); len(names) != 0 {
+		t.Errorf("a file that got no byte left: %v", names)
+	}
+}
