@@ -4,7 +4,7 @@
 #   make check   gofmt, go vet, staticcheck, go mod tidy -diff
 #   make test    deps, then the whole suite with -race; as root inside the test network
 #                namespace (scripts/netns.sh, see TESTING.md), so the Janus tests really run
-#   make fuzz    every fuzz target in turn for FUZZTIME (2s) each, one `go test -fuzz` per target
+#   make fuzz    every fuzz target in turn for FUZZTIME (2s) each (scripts/fuzz.sh)
 #                (make test runs it after the suite); a crasher lands in the package's testdata/fuzz/
 #   make deps    install the Debian packages the tests use (as root; only what is missing)
 #   make bench   the load benchmarks (bench/, see BENCHMARKS.md); as root inside a network
@@ -85,18 +85,10 @@ test: deps
 	fi
 	@$(MAKE) --no-print-directory fuzz
 
-# Every `func FuzzX` of every package, one `go test -fuzz` call each (Go fuzzes one target
-# per call). Not in the namespace: the targets need no Janus.
+# Every `func FuzzX` of every package, one `go test -fuzz` call each (scripts/fuzz.sh). Not in
+# the namespace: the targets need no Janus.
 fuzz:
-	@n=0; start=$$(date +%s); \
-	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
-		for name in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$$dir"/*_test.go | sed 's/^func //' | sort -u); do \
-			echo "go test -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) $$dir"; \
-			go test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZ_FLAGS) "$$dir" | grep -v '^fuzz: elapsed'; \
-			n=$$((n+1)); \
-		done; \
-	done; \
-	echo "fuzz: $$n targets, $(FUZZTIME) each, $$(( $$(date +%s) - start ))s in all"
+	FUZZTIME='$(FUZZTIME)' FUZZ_FLAGS='$(FUZZ_FLAGS)' bash scripts/fuzz.sh
 
 netns:
 	JB_NETNS=$(NETNS) bash scripts/netns.sh
