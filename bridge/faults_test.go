@@ -552,7 +552,7 @@ mountpoint = 1
 	size := fileSize(webmPath)
 	t.Logf("cam.webm (partial): %d bytes, %d video frames, last packet at %.2fs ending at byte %d; ffmpeg says %q", size, frames, last, lastEnd, strings.TrimSpace(string(out)))
 	// Nothing that fitted was lost: the disk's last bytes hold the block
-	// that was cut (a keyframe here is 10-40 kB).
+	// that was cut (at most a keyframe: tens of kB).
 	if size-lastEnd > 64<<10 {
 		t.Errorf("cam.webm (partial): its last whole packet ends %d bytes before the end of the file: more than a cut block", size-lastEnd)
 	}
