@@ -443,9 +443,32 @@ func (s slogLeveledLogger) Info(msg string) { s.log(slog.LevelDebug, msg) }
 func (s slogLeveledLogger) Infof(format string, args ...any) {
 	s.logf(slog.LevelDebug, format, args...)
 }
-func (s slogLeveledLogger) Warn(msg string)                  { s.log(slog.LevelWarn, msg) }
-func (s slogLeveledLogger) Warnf(format string, args ...any) { s.logf(slog.LevelWarn, format, args...) }
-func (s slogLeveledLogger) Error(msg string)                 { s.log(slog.LevelError, msg) }
+
+// benignWarnings are parts of pion warnings that every PeerConnection
+// prints in normal operation: ICE pings before the remote candidates are
+// in, and the SRTP accept loops finding their session closed under them at
+// Close. They are debug lines for us, so that a warning means trouble.
+var benignWarnings = []string{
+	"Failed to ping without candidate pairs",
+	"stream is already closed",
+}
+
+// warnLevel is the level of a pion warning: debug for benignWarnings.
+func warnLevel(msg string) slog.Level {
+	for _, b := range benignWarnings {
+		if strings.Contains(msg, b) {
+			return slog.LevelDebug
+		}
+	}
+	return slog.LevelWarn
+}
+
+func (s slogLeveledLogger) Warn(msg string) { s.log(warnLevel(msg), msg) }
+func (s slogLeveledLogger) Warnf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.log(warnLevel(msg), msg)
+}
+func (s slogLeveledLogger) Error(msg string) { s.log(slog.LevelError, msg) }
 func (s slogLeveledLogger) Errorf(format string, args ...any) {
 	s.logf(slog.LevelError, format, args...)
 }
