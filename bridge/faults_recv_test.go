@@ -589,9 +589,14 @@ func TestRecvSourceSilent(t *testing.T) {
 	f.feed.Stop()
 	stopped, audioStopped := waitQuiet(t, b, 500*time.Millisecond, 5*time.Second)
 	var states []string
+	var waiting time.Duration // after the last packet
 	for time.Since(stopped) < silence { // watch the state through the silence
-		if st := b.Status().State; !slices.Contains(states, st) {
+		st := b.Status().State
+		if !slices.Contains(states, st) {
 			states = append(states, st)
+		}
+		if st == bridge.StateWaiting && waiting == 0 {
+			waiting = time.Since(stopped)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -599,8 +604,8 @@ func TestRecvSourceSilent(t *testing.T) {
 	videoBack, audioBack := waitBack(t, b, 10, 10*time.Second)
 	waitAudio(t, b, 100, 15*time.Second) // two seconds of it
 	after := b.Status()
-	t.Logf("feed silent: states meanwhile %v; back: video %v, audio %v after their last packet",
-		states, videoBack.Sub(stopped).Round(time.Millisecond), audioBack.Sub(audioStopped).Round(time.Millisecond))
+	t.Logf("feed silent: states meanwhile %v, waiting %v after the last packet; back: video %v, audio %v after their last packet",
+		states, waiting.Round(time.Millisecond), videoBack.Sub(stopped).Round(time.Millisecond), audioBack.Sub(audioStopped).Round(time.Millisecond))
 	stall := proc.end()
 	sink, _ := sinkNamed(b.Stats(), "webm0")
 	f.rb.stop(t)
@@ -615,6 +620,9 @@ func TestRecvSourceSilent(t *testing.T) {
 	}
 	if !slices.Contains(states, bridge.StateWaiting) {
 		t.Errorf("states %v while the source was silent for %v, want waiting", states, silence)
+	} else if waiting < 2900*time.Millisecond || waiting > 4*time.Second {
+		// 3 s, checked every 250 ms, sampled here every 50 ms.
+		t.Errorf("waiting %v after the last packet, want 3 s (-0.1 s .. +1 s)", waiting.Round(time.Millisecond))
 	}
 	if after.State != bridge.StateUp || after.HandleID != before.HandleID {
 		t.Errorf("after the silence: state %q, handle %d (before %d): want up on the same handle", after.State, after.HandleID, before.HandleID)

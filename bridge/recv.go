@@ -115,7 +115,7 @@ func (r *recv) session(ctx context.Context) error {
 	}
 	poll := time.NewTicker(followPoll)
 	defer poll.Stop()
-	idle := time.NewTicker(time.Second)
+	idle := time.NewTicker(idleCheckEvery)
 	defer idle.Stop()
 	var media idleWatch
 	for {

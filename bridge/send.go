@@ -84,8 +84,14 @@ var errNoSource = errors.New("no source track to send")
 var errSourceIdle = errors.New("the source sends nothing")
 
 // sourceIdle is how long the sources may send nothing before the bridge
-// says it waits for them.
-const sourceIdle = 3 * time.Second
+// says it waits for them. The packet counters are compared every
+// idleCheckEvery, so the state changes sourceIdle to sourceIdle + 2 *
+// idleCheckEvery after the last packet (with 1 s checks, a 5 s silence
+// could show as waiting for under a second).
+const (
+	sourceIdle     = 3 * time.Second
+	idleCheckEvery = 250 * time.Millisecond
+)
 
 // idleWatch follows the packets a session sends, for checkIdle.
 type idleWatch struct {

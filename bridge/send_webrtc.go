@@ -121,7 +121,7 @@ func (s *send) webrtcSession(ctx context.Context) error {
 
 	failedRestarts := 0
 	var failingSince time.Time
-	idle := time.NewTicker(time.Second)
+	idle := time.NewTicker(idleCheckEvery)
 	defer idle.Stop()
 	var watch idleWatch
 	for {
