@@ -589,8 +589,10 @@ func TestRecvSourceSilent(t *testing.T) {
 	f.feed.Stop()
 	stopped, audioStopped := waitQuiet(t, b, 500*time.Millisecond, 5*time.Second)
 	var states []string
-	var waiting time.Duration // after the last packet
-	for time.Since(stopped) < silence { // watch the state through the silence
+	// Watch the state through the silence; waiting is when it turned
+	// waiting, after the last packet.
+	var waiting time.Duration
+	for time.Since(stopped) < silence {
 		st := b.Status().State
 		if !slices.Contains(states, st) {
 			states = append(states, st)

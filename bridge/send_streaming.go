@@ -194,6 +194,8 @@ func (s *send) streamingSession(ctx context.Context) error {
 		}
 	}
 	sendReports()
+	idle := time.NewTicker(idleCheckEvery)
+	defer idle.Stop()
 	var watch idleWatch
 	for {
 		select {
@@ -208,8 +210,9 @@ func (s *send) streamingSession(ctx context.Context) error {
 			if m.Janus == "hangup" {
 				return fmt.Errorf("janus hung up: %s", m.Reason)
 			}
-		case now := <-tick.C:
+		case <-tick.C:
 			sendReports()
+		case now := <-idle.C:
 			s.checkIdle(&watch, now)
 		}
 	}
