@@ -206,8 +206,13 @@ mountpoint = 2
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		// The player keeps the stream's own timestamps: retimed to the
+		// frame rate ffmpeg guesses, two frames spaced unevenly can share
+		// one slot ("non monotonically increasing dts", seen in CI; a
+		// player joining mid-stream shifts a stream once, when the first
+		// sender reports arrive).
 		out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-protocol_whitelist", "file,udp,rtp",
-			"-i", sdpPath, "-t", "3", "-f", "null", "-").CombinedOutput()
+			"-i", sdpPath, "-t", "3", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "null", "-").CombinedOutput()
 		if err != nil {
 			player <- fmt.Sprintf("%v: %s", err, out)
 			return
