@@ -320,6 +320,23 @@ func TestHostileJanus(t *testing.T) {
 	}
 }
 
+// connectAttach connects a session with opts (closed when the test ends)
+// and attaches a Streaming handle.
+func connectAttach(t *testing.T, opts Options) (*Session, *Handle) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Connect(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(ctx) })
+	h, err := s.Attach(ctx, PluginStreaming, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, h
+}
+
 func testHostileJanus(t *testing.T, ws bool) {
 	f := newFakeJanus(t)
 	server := f.httpURL()
@@ -328,17 +345,9 @@ func testHostileJanus(t *testing.T, ws bool) {
 	}
 	const timeout = 2 * time.Second
 	ctx := context.Background()
-	s, err := Connect(ctx, Options{Servers: []string{server}, RequestTimeout: timeout, KeepAlive: 500 * time.Millisecond,
+	s, h := connectAttach(t, Options{Servers: []string{server}, RequestTimeout: timeout, KeepAlive: 500 * time.Millisecond,
 		LongPollTimeout: time.Second,
 		ReconnectMin:    50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(ctx)
-	h, err := s.Attach(ctx, PluginStreaming, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 
 	// Garbage and messages for nobody, then one of an unknown kind for our
 	// handle: when that one arrives, the others have been handled.
@@ -362,7 +371,7 @@ func testHostileJanus(t *testing.T, ws bool) {
 		t.Fatalf("request after the garbage: %v", err)
 	}
 	start := time.Now()
-	_, err = h.Request(ctx, map[string]any{"request": "badreply"})
+	_, err := h.Request(ctx, map[string]any{"request": "badreply"})
 	if !errors.Is(err, ErrBadMessage) || time.Since(start) > timeout/2 {
 		t.Errorf("request answered with a reply of the wrong shape: %v after %v, want ErrBadMessage at once", err, time.Since(start))
 	}
@@ -477,17 +486,8 @@ func waitSessionEvent(t *testing.T, s *Session, kind SessionEventKind, within ti
 // load), where one that sends nothing at all is replaced (TestHostileJanus).
 func TestBusyJanusKeepsItsConnection(t *testing.T) {
 	f := newFakeJanus(t)
-	ctx := context.Background()
-	s, err := Connect(ctx, Options{Servers: []string{f.wsURL()}, RequestTimeout: time.Second, KeepAlive: 300 * time.Millisecond,
+	s, h := connectAttach(t, Options{Servers: []string{f.wsURL()}, RequestTimeout: time.Second, KeepAlive: 300 * time.Millisecond,
 		ReconnectMin: 50 * time.Millisecond, ReconnectMax: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(ctx)
-	h, err := s.Attach(ctx, PluginStreaming, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	f.mu.Lock()
 	f.deafToKeepalives = true
 	f.mu.Unlock()
@@ -517,15 +517,7 @@ func TestBusyJanusKeepsItsConnection(t *testing.T) {
 func TestCancelledWriteKeepsConnection(t *testing.T) {
 	f := newFakeJanus(t)
 	ctx := context.Background()
-	s, err := Connect(ctx, Options{Servers: []string{f.wsURL()}, RequestTimeout: 5 * time.Second, KeepAlive: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close(ctx)
-	h, err := s.Attach(ctx, PluginStreaming, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, h := connectAttach(t, Options{Servers: []string{f.wsURL()}, RequestTimeout: 5 * time.Second, KeepAlive: time.Minute})
 	f.mu.Lock()
 	f.readDelay = 500 * time.Millisecond
 	f.mu.Unlock()
